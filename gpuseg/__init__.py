@@ -1,0 +1,32 @@
+"""gpuseg: a GPU segmentation engine for 3D medical images.
+
+Images and bit-packed masks stay on a compute device (CUDA through CuPy, OpenCL through
+pyopencl, or the CPU through numba) and every backend gives bit-identical results.
+
+>>> import numpy as np, gpuseg
+>>> img = gpuseg.Image.from_numpy(np.zeros((3, 4, 5), np.int16), backend="cpu")
+>>> gpuseg.threshold(img, -1, 1).count()
+60
+"""
+
+from .backends import available_backends, get_backend
+from .errors import (BackendUnavailableError, DeviceMemoryError, EmptyRangeError, FileFormatError,
+                     GeometryMismatchError, GpusegError, InvalidInputError, OutOfBoundsError,
+                     UnknownSegmentError, UnsupportedDtypeError)
+from .geometry import Extent, ImageGeometry
+from .image import Image
+from .io import read_image, write_labelmap
+from .mask import Mask
+from .ops import clear, copy, fill, intersect, invert, subtract, threshold, union, xor
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Image", "Mask", "ImageGeometry", "Extent",
+    "get_backend", "available_backends",
+    "read_image", "write_labelmap",
+    "threshold", "union", "intersect", "subtract", "xor", "invert", "copy", "clear", "fill",
+    "GpusegError", "InvalidInputError", "UnsupportedDtypeError", "GeometryMismatchError",
+    "OutOfBoundsError", "EmptyRangeError", "UnknownSegmentError", "DeviceMemoryError",
+    "BackendUnavailableError", "FileFormatError",
+]

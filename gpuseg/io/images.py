@@ -1,0 +1,185 @@
+"""Reading intensity images and writing plain labelmaps (NIfTI and NRRD).
+
+NIfTI stores IJK→RAS; NRRD may be LPS or RAS. Both become gpuseg's LPS ``ImageGeometry``
+and a ``(k, j, i)`` C-ordered array.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from ..backends import Backend
+from ..errors import FileFormatError, InvalidInputError
+from ..geometry import LPS_TO_RAS, ImageGeometry
+from ..image import Image
+from ._atomic import atomic_path
+
+__all__ = ["read_image", "read_image_array", "write_labelmap", "image_format", "to_supported_dtype"]
+
+
+def image_format(path: str | os.PathLike) -> str:
+    """``"nifti"``, ``"nrrd"`` or ``"dicom"`` from the path, or raise."""
+    p = Path(path)
+    name = p.name.lower()
+    if name.endswith((".nii", ".nii.gz", ".hdr", ".img")):
+        return "nifti"
+    if name.endswith((".nrrd", ".nhdr")):
+        return "nrrd"
+    if p.is_dir():
+        return "dicom"
+    raise FileFormatError(f"{path}: unknown image format (expected .nii, .nii.gz, .nrrd, .nhdr or a DICOM folder)")
+
+
+def to_supported_dtype(array: np.ndarray, source: str = "image") -> np.ndarray:
+    """Convert to the nearest supported image dtype without losing values where possible."""
+    dt = array.dtype
+    if dt in (np.int16, np.uint16, np.int32, np.float32):
+        return array
+    if dt == np.bool_ or dt in (np.uint8, np.int8):
+        return array.astype(np.int16)
+    if dt.kind in "iu":
+        if array.size == 0:
+            return array.astype(np.int32)
+        lo, hi = int(array.min()), int(array.max())
+        for cand in (np.int16, np.uint16, np.int32):
+            info = np.iinfo(cand)
+            if info.min <= lo and hi <= info.max:
+                return array.astype(cand)
+        raise InvalidInputError(f"{source}: integer values {lo}..{hi} do not fit int32")
+    if dt.kind == "f":
+        return array.astype(np.float32)
+    raise InvalidInputError(f"{source}: unsupported voxel type {dt}")
+
+
+def _read_nifti(path: Path) -> tuple[np.ndarray, ImageGeometry]:
+    import nibabel as nib
+
+    try:
+        img = nib.load(str(path))
+        proxy = img.dataobj
+        slope = getattr(proxy, "slope", 1.0)
+        inter = getattr(proxy, "inter", 0.0)
+        raw = np.asanyarray(proxy.get_unscaled() if hasattr(proxy, "get_unscaled") else proxy)
+    except FileNotFoundError as exc:
+        raise FileFormatError(f"{path}: file not found") from exc
+    except Exception as exc:  # nibabel raises many types on corrupt files
+        raise FileFormatError(f"{path}: cannot read NIfTI ({type(exc).__name__}: {exc})") from exc
+    if raw.ndim == 4 and raw.shape[3] == 1:
+        raw = raw[..., 0]
+    if raw.ndim != 3:
+        raise FileFormatError(f"{path}: expected a 3D volume, got shape {raw.shape}")
+    slope = 1.0 if slope is None or not np.isfinite(slope) else float(slope)
+    inter = 0.0 if inter is None or not np.isfinite(inter) else float(inter)
+    if slope != 1.0 or inter != 0.0:
+        if float(slope).is_integer() and float(inter).is_integer() and raw.dtype.kind in "iu":
+            raw = raw.astype(np.int64) * int(slope) + int(inter)
+        else:
+            raw = raw.astype(np.float64) * slope + inter
+    arr = np.ascontiguousarray(np.asarray(raw).transpose(2, 1, 0))
+    affine = img.affine if img.affine is not None else np.eye(4)
+    geom = ImageGeometry.from_ras_matrix(arr.shape, affine)
+    return arr, geom
+
+
+def _nrrd_space_to_lps(header: dict, path: Path) -> np.ndarray:
+    space = str(header.get("space", "left-posterior-superior")).lower()
+    flip = {"left-posterior-superior": (1, 1, 1), "lps": (1, 1, 1), "right-anterior-superior": (-1, -1, 1),
+            "ras": (-1, -1, 1), "left-anterior-superior": (1, -1, 1), "las": (1, -1, 1)}.get(space)
+    if flip is None:
+        raise FileFormatError(f"{path}: unsupported NRRD space {space!r} (expected LPS, RAS or LAS)")
+    return np.diag(list(flip) + [1]).astype(np.float64)
+
+
+def nrrd_geometry(header: dict, shape_kji, path: Path) -> ImageGeometry:
+    """ImageGeometry from a pynrrd header of a 3D (or list+3D) NRRD."""
+    dirs = header.get("space directions")
+    if dirs is None:
+        spacings = header.get("spacings")
+        dirs = np.diag(spacings[-3:]) if spacings is not None else np.eye(3)
+    dirs = np.asarray(dirs, dtype=np.float64)
+    if dirs.shape[0] == 4:  # list axis row of NaN (4D)
+        dirs = dirs[1:]
+    if dirs.shape != (3, 3) or not np.all(np.isfinite(dirs)):
+        raise FileFormatError(f"{path}: NRRD space directions are not three finite 3-vectors: {dirs.tolist()}")
+    origin = np.asarray(header.get("space origin", np.zeros(3)), dtype=np.float64)
+    m = np.eye(4)
+    m[:3, :3] = dirs.T  # rows of 'space directions' are the axis vectors
+    m[:3, 3] = origin
+    m = _nrrd_space_to_lps(header, path) @ m
+    try:
+        return ImageGeometry.from_matrix(shape_kji, m)
+    except InvalidInputError as exc:
+        raise FileFormatError(f"{path}: invalid NRRD geometry: {exc}") from exc
+
+
+def _read_nrrd(path: Path) -> tuple[np.ndarray, ImageGeometry]:
+    import nrrd
+
+    try:
+        data, header = nrrd.read(str(path), index_order="C")
+    except FileNotFoundError as exc:
+        raise FileFormatError(f"{path}: file not found") from exc
+    except Exception as exc:
+        raise FileFormatError(f"{path}: cannot read NRRD ({type(exc).__name__}: {exc})") from exc
+    if data.ndim != 3:
+        raise FileFormatError(f"{path}: expected a 3D scalar volume, got {data.ndim}D (kinds: {header.get('kinds')})")
+    return np.ascontiguousarray(data), nrrd_geometry(header, data.shape, path)
+
+
+def read_image_array(path: str | os.PathLike) -> tuple[np.ndarray, ImageGeometry]:
+    """Read a volume file into a host ``(k, j, i)`` array (original dtype) and its geometry."""
+    p = Path(path)
+    fmt = image_format(p)
+    if fmt != "dicom" and not p.exists():
+        raise FileFormatError(f"{p}: file not found")
+    if fmt == "nifti":
+        return _read_nifti(p)
+    if fmt == "nrrd":
+        return _read_nrrd(p)
+    from .dicom import read_dicom_series  # noqa: PLC0415 - optional dependency
+
+    return read_dicom_series(p)
+
+
+def read_image(path: str | os.PathLike, *, backend: str | Backend | None = None) -> Image:
+    """Read a NIfTI or NRRD volume onto a backend.
+
+    Values are converted to the nearest supported dtype (uint8 → int16, float64 → float32,
+    int64 → the smallest integer type that holds the values).
+    """
+    arr, geom = read_image_array(path)
+    arr = to_supported_dtype(arr, str(path))
+    return Image.from_numpy(arr, geom, backend=backend)
+
+
+def write_labelmap(path: str | os.PathLike, labels: np.ndarray, geometry: ImageGeometry, *,
+                   compress: bool = True) -> Path:
+    """Write a ``(k, j, i)`` integer labelmap as NIfTI or NRRD, atomically."""
+    p = Path(path)
+    fmt = image_format(p)
+    if labels.shape != geometry.shape:
+        raise InvalidInputError(f"labelmap shape {labels.shape} does not match geometry {geometry.shape}")
+    if fmt == "nifti":
+        import nibabel as nib
+
+        img = nib.Nifti1Image(np.asarray(labels).transpose(2, 1, 0), geometry.ijk_to_ras)
+        img.set_qform(geometry.ijk_to_ras, code=1)
+        img.set_sform(geometry.ijk_to_ras, code=1)
+        with atomic_path(p) as tmp:
+            nib.save(img, str(tmp))
+    elif fmt == "nrrd":
+        import nrrd
+
+        header = {"space": "left-posterior-superior", "space directions": geometry.ijk_to_world[:3, :3].T,
+                  "space origin": np.asarray(geometry.origin), "kinds": ["domain"] * 3,
+                  "encoding": "gzip" if compress else "raw"}
+        with atomic_path(p) as tmp, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            nrrd.write(str(tmp), np.ascontiguousarray(labels), header, index_order="C")
+    else:
+        raise FileFormatError(f"{p}: cannot write a labelmap as {fmt}")
+    return p

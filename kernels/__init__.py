@@ -1,0 +1,1 @@
+"""Device kernel sources (OpenCL C / CUDA C), loaded with importlib.resources."""
