@@ -1,0 +1,59 @@
+"""The ``gpuseg`` command line.
+
+Each subcommand lives in a module of this package that defines ``register(subparsers)``;
+the module names are listed in ``COMMAND_MODULES``. A command handler returns an exit code.
+Errors a user can cause (``GpusegError``) print one line and exit 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from typing import Sequence
+
+from ..errors import GpusegError
+
+COMMAND_MODULES = [
+    "gpuseg.cli.core",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .. import __version__
+
+    parser = argparse.ArgumentParser(prog="gpuseg", description="GPU segmentation engine for 3D medical images.")
+    parser.add_argument("--version", action="version", version=f"gpuseg {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def add_backend_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backend", default=None, choices=["auto", "cpu", "opencl", "cuda"],
+                   help="compute backend (default: $GPUSEG_BACKEND or auto)")
+
+
+def print_json(obj) -> None:
+    json.dump(obj, sys.stdout, indent=2, default=str)
+    sys.stdout.write("\n")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except GpusegError as exc:
+        print(f"gpuseg {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # pragma: no cover
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
