@@ -17,12 +17,13 @@ from .geometry import Extent, ImageGeometry
 from .image import Image
 from .io import read_image, write_labelmap
 from .mask import Mask
+from .segmentation import Segment, Segmentation
 from .ops import clear, copy, fill, intersect, invert, subtract, threshold, union, xor
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Image", "Mask", "ImageGeometry", "Extent",
+    "Image", "Mask", "Segment", "Segmentation", "ImageGeometry", "Extent",
     "get_backend", "available_backends",
     "read_image", "write_labelmap",
     "threshold", "union", "intersect", "subtract", "xor", "invert", "copy", "clear", "fill",
