@@ -37,8 +37,9 @@ def kernel_names() -> list[str]:
     return sorted(p.name[:-3] for p in pkg.iterdir() if p.name.endswith(".cl"))
 
 
-#: Specialisations the loaders compile, per kernel file: a list of -D define dicts.
-#: Tests compile every entry with nvcc, so keep it in sync with the ops.
+#: Specialisations the ops compile, per kernel file: a list of -D define dicts. A file not
+#: listed is compiled once with no defines. The tests compile every entry with nvcc (and
+#: build it on OpenCL), so add an entry for every kernel file that needs defines.
 SPECIALISATIONS: dict[str, list[dict[str, str]]] = {
     "threshold": [{"IMAGE_T": t} for t in IMAGE_DTYPES.values()],
     "masks": [{}],
@@ -60,7 +61,7 @@ class ClikeBackend(Backend):
         """A compiled kernel function named ``name`` from kernel file ``source``."""
 
     @abstractmethod
-    def _launch(self, kernel: Any, n_threads: int, args: Sequence[Any]) -> None:
+    def launch(self, kernel: Any, n_threads: int, args: Sequence[Any]) -> None:
         """Run ``kernel`` on a 1D range of at least ``n_threads`` threads."""
 
     @abstractmethod
@@ -68,7 +69,16 @@ class ClikeBackend(Backend):
         """A tiny uint32 device buffer to pass where an optional array is absent."""
 
     def kernel(self, source: str, name: str, **defines: str) -> Any:
+        """The compiled kernel ``name`` of ``kernels/<source>.cl`` (memoized per defines)."""
         return self._kernel(source, name, tuple(sorted(defines.items())))
+
+    def empty_raw(self, shape, dtype) -> Any:
+        """An uninitialised device array without a budget check (small scratch buffers)."""
+        return self._empty(tuple(shape), np.dtype(dtype))
+
+    def dummy(self) -> Any:
+        """A one-word device buffer to pass where an optional array is absent."""
+        return self._dummy()
 
     # --- primitives ------------------------------------------------------------------
     def threshold(self, image, lo, hi, out, box, mask, mask_box) -> None:
@@ -80,7 +90,7 @@ class ClikeBackend(Backend):
             return
         dt = np.dtype(image.dtype).type
         use = mask is not None
-        self._launch(k, n, [image, i32(nj), i32(ni), out, *_box(box), dt(lo), dt(hi),
+        self.launch(k, n, [image, i32(nj), i32(ni), out, *_box(box), dt(lo), dt(hi),
                             mask if use else self._dummy(), *_box(mask_box if use else None), i32(use)])
 
     def logic(self, op, out, box, a, a_box, b, b_box, ilo, ihi) -> None:
@@ -88,7 +98,7 @@ class ClikeBackend(Backend):
         if n == 0:
             return
         k = self.kernel("masks", "logic")
-        self._launch(k, n, [out, *_box(box),
+        self.launch(k, n, [out, *_box(box),
                             a if a is not None else self._dummy(), *_box(a_box if a is not None else None),
                             b if b is not None else self._dummy(), *_box(b_box if b is not None else None),
                             i32(OPS[op]), i32(ilo), i32(ihi)])
@@ -98,9 +108,9 @@ class ClikeBackend(Backend):
         if nk * nj * nw == 0:
             return 0
         rows = self._empty((nk * nj,), np.dtype(np.uint32))
-        self._launch(self.kernel("masks", "count_rows"), nk * nj, [words, i64(nk * nj), i32(nw), rows])
+        self.launch(self.kernel("masks", "count_rows"), nk * nj, [words, i64(nk * nj), i32(nw), rows])
         slices = self._empty((nk,), np.dtype(np.uint64))
-        self._launch(self.kernel("masks", "sum_slices"), nk, [rows, i32(nk), i32(nj), slices])
+        self.launch(self.kernel("masks", "sum_slices"), nk, [rows, i32(nk), i32(nj), slices])
         return int(self.to_numpy(slices).sum(dtype=np.uint64))
 
     def extent_bits(self, words):
@@ -109,23 +119,23 @@ class ClikeBackend(Backend):
             return None
         lo = self._empty((nk * nj,), np.dtype(np.int32))
         hi = self._empty((nk * nj,), np.dtype(np.int32))
-        self._launch(self.kernel("masks", "row_extent"), nk * nj, [words, i64(nk * nj), i32(nw), lo, hi])
+        self.launch(self.kernel("masks", "row_extent"), nk * nj, [words, i64(nk * nj), i32(nw), lo, hi])
         per = self._empty((nk, 4), np.dtype(np.int32))
-        self._launch(self.kernel("masks", "slice_extent"), nk, [lo, hi, i32(nk), i32(nj), per])
+        self.launch(self.kernel("masks", "slice_extent"), nk, [lo, hi, i32(nk), i32(nj), per])
         return _reduce_slice_extents(self.to_numpy(per))
 
     def pack(self, dense, out) -> None:
         nk, nj, nw = out.shape
         if nk * nj * nw == 0:
             return
-        self._launch(self.kernel("masks", "pack"), nk * nj * nw,
+        self.launch(self.kernel("masks", "pack"), nk * nj * nw,
                      [dense, i32(dense.shape[2]), out, i32(nk), i32(nj), i32(nw)])
 
     def unpack(self, words, out) -> None:
         nk, nj, nw = words.shape
         if nk * nj * nw == 0 or out.shape[2] == 0:
             return
-        self._launch(self.kernel("masks", "unpack"), nk * nj * nw,
+        self.launch(self.kernel("masks", "unpack"), nk * nj * nw,
                      [words, i32(nk), i32(nj), i32(nw), out, i32(out.shape[2])])
 
     def extract_slice(self, words, box, axis, index, grid_shape) -> np.ndarray:
@@ -134,7 +144,7 @@ class ClikeBackend(Backend):
         out = self._empty(shape, np.dtype(np.uint8))
         n = shape[0] * shape[1]
         if n:
-            self._launch(self.kernel("masks", "extract_slice"), n,
+            self.launch(self.kernel("masks", "extract_slice"), n,
                          [words if box[3] * box[4] * box[5] else self._dummy(), *_box(box), i32(axis),
                           i32(index), i32(gk), i32(gj), i32(gi), out])
         return self.to_numpy(out)

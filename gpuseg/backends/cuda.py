@@ -58,7 +58,7 @@ class CudaBackend(ClikeBackend):
             mod = self._modules[key] = self._cp.RawModule(code=kernel_source(source), options=opts)
         return mod.get_function(name)
 
-    def _launch(self, kernel, n_threads: int, args: Sequence[Any]) -> None:
+    def launch(self, kernel, n_threads: int, args: Sequence[Any]) -> None:
         grid = (int(n_threads) + _BLOCK - 1) // _BLOCK
         kernel((grid,), (_BLOCK,), tuple(args))
 

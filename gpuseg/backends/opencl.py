@@ -89,7 +89,7 @@ class OpenCLBackend(ClikeBackend):
             k = self._kernels[key] = getattr(prg, name)
         return k
 
-    def _launch(self, kernel, n_threads: int, args: Sequence[Any]) -> None:
+    def launch(self, kernel, n_threads: int, args: Sequence[Any]) -> None:
         gsize = ((int(n_threads) + 255) // 256) * 256
         cl_args = [a.data if hasattr(a, "data") and hasattr(a, "queue") else a for a in args]
         kernel(self._queue, (gsize,), None, *cl_args)
