@@ -74,37 +74,40 @@ def fetch_word(a, k0, j0, w0, K, J, W):
     return a[k, j, w]
 
 
+#: Multiplying 8 bytes of 0/1 (little-endian in a uint64) by this puts byte b at bit 56 + b.
+_GATHER = np.uint64(0x0102040810204080)
+
+
 @njit(**_PJIT)
 def threshold(img, lo, hi, out, k0, j0, w0, mask, mk0, mj0, mw0, use_mask):
+    """Same as kernels/threshold.cl. Each row is compared into 0/1 bytes (a loop LLVM
+    vectorises), then every 8 bytes are gathered into 8 bits with one multiply."""
     nk, nj, nw = out.shape
     ni = img.shape[2]
-    one = np.uint32(1)
-    for r in prange(nk * nj):
-        kk = r // nj
-        jj = r - kk * nj
+    ib = w0 * 32
+    ie = min(ni, (w0 + nw) * 32)
+    n = ie - ib
+    for kk in prange(nk):
+        flags = np.zeros(nw * 32, np.uint8)  # bytes past n stay 0
+        f64 = flags.view(np.uint64)
         K = k0 + kk
-        J = j0 + jj
-        row = img[K, J]
-        orow = out[kk, jj]
-        for ww in range(nw):
-            W = w0 + ww
-            m = valid_bits(W, ni)
-            if use_mask:
-                m &= fetch_word(mask, mk0, mj0, mw0, K, J, W)
-            bits = np.uint32(0)
-            if m != 0:
-                i0 = W * 32
-                if i0 + 32 <= ni:
-                    for b in range(32):
-                        v = row[i0 + b]
-                        bits |= np.uint32((v >= lo) & (v <= hi)) << np.uint32(b)
-                else:
-                    for b in range(ni - i0):
-                        v = row[i0 + b]
-                        bits |= np.uint32((v >= lo) & (v <= hi)) << np.uint32(b)
-                bits &= m
-            orow[ww] = bits
-    return one
+        for jj in range(nj):
+            J = j0 + jj
+            seg = img[K, J, ib:ie]
+            for t in range(n):
+                v = seg[t]
+                flags[t] = np.uint8((v >= lo) & (v <= hi))
+            for ww in range(nw):
+                W = w0 + ww
+                bits = np.uint32(0)
+                for q in range(4):
+                    byte = (f64[4 * ww + q] * _GATHER) >> np.uint64(56)
+                    bits |= np.uint32(byte) << np.uint32(8 * q)
+                m = valid_bits(W, ni)
+                if use_mask:
+                    m &= fetch_word(mask, mk0, mj0, mw0, K, J, W)
+                out[kk, jj, ww] = bits & m
+    return 0
 
 
 @njit(**_PJIT)
