@@ -1,0 +1,82 @@
+"""Threshold the standard volume to a bone mask: gpuseg backends vs numpy, SimpleITK, copy floor.
+
+    python -m benchmarks.bench_threshold [--size standard|wholebody|KxJxI] [--phantom] [--repeat N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+
+from benchmarks.harness import Result, machine, measure, save, table
+from benchmarks.standard_volume import load
+
+LO, HI = 200, 3000
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--size", default="standard")
+    ap.add_argument("--phantom", action="store_true", help="use the generated phantom even if ../shared exists")
+    ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument("--backends", default="cpu,opencl")
+    args = ap.parse_args(argv)
+    size = args.size if args.size in ("standard", "wholebody") else tuple(int(v) for v in args.size.split("x"))
+    vol = load(size, force_phantom=args.phantom)
+    a = vol.image
+    case = f"threshold {vol.name}"
+    res: list[Result] = []
+
+    import gpuseg
+
+    ref_words = None
+    for name in args.backends.split(","):
+        try:
+            b = gpuseg.get_backend(name)
+        except gpuseg.BackendUnavailableError as exc:
+            print(f"skip {name}: {exc}", file=sys.stderr)
+            continue
+        img = gpuseg.Image.from_numpy(a, vol.geometry, backend=b)
+        first, best, m = measure(lambda: gpuseg.threshold(img, LO, HI), repeat=args.repeat, sync=b.synchronize)
+        words = m.words_numpy()
+        if ref_words is None:
+            ref_words = words
+        same = np.array_equal(words, ref_words)
+        res.append(Result(case, f"gpuseg {name}", "gpuseg", first, best, args.repeat,
+                          note="" if same else "DIFFERS", extra={"voxels": int(m.count())}))
+        del img, m
+
+    f, t, ref = measure(lambda: (a >= LO) & (a <= HI), repeat=3)
+    res.append(Result(case, "numpy bool", "peer", f, t, 3))
+    assert ref_words is None or int(ref.sum()) == res[0].extra["voxels"]
+    f, t, _ = measure(lambda: np.packbits((a >= LO) & (a <= HI), axis=-1, bitorder="little"), repeat=3)
+    res.append(Result(case, "numpy + packbits", "peer", f, t, 3))
+    try:
+        import SimpleITK as sitk
+
+        simg = sitk.GetImageFromArray(a)
+        f, t, _ = measure(lambda: sitk.BinaryThreshold(simg, LO, HI, 1, 0), repeat=3)
+        res.append(Result(case, "SimpleITK BinaryThreshold", "peer", f, t, 3))
+    except ImportError:
+        print("SimpleITK not installed: skipped", file=sys.stderr)
+    dst = np.empty_like(a)
+    f, t, _ = measure(lambda: np.copyto(dst, a), repeat=5)
+    res.append(Result(case, "copy the input once (floor)", "floor", f, t, 5))
+
+    baseline = {case: "numpy bool"}
+    print(f"\n{vol.source}, {a.shape} {a.dtype}, {machine()}\n")
+    print(table(res, baseline))
+    floor = next(r for r in res if r.kind == "floor").best_s
+    for r in res:
+        if r.kind == "gpuseg":
+            print(f"{r.impl}: {next(x for x in res if x.impl == 'numpy bool').best_s / r.best_s:.2f}x numpy bool, "
+                  f"{r.best_s / floor:.2f}x the copy floor")
+    path, png = save("threshold", res, baseline, {"volume": vol.name, "source": vol.source})
+    print(f"\nwrote {path}" + (f" and {png}" if png else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
