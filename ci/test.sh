@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Run the test suite the way CI does: OpenCL must be present (a missing PoCL fails instead
+# of skipping), and the whole run is bounded in time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+
+echo "== environment"
+$PY --version
+$PY -c "import numpy, numba; print('numpy', numpy.__version__, '| numba', numba.__version__)"
+if command -v clinfo >/dev/null 2>&1; then clinfo -l || true; fi
+if command -v nvcc >/dev/null 2>&1; then nvcc --version | tail -n 2; else echo "nvcc: not found (CUDA compile tests will skip)"; fi
+$PY -m gpuseg backends
+
+export GPUSEG_REQUIRE_OPENCL=${GPUSEG_REQUIRE_OPENCL:-1}
+echo "== tests"
+set +e
+timeout --signal=INT 4800 $PY -m pytest -q -p no:cacheprovider "$@"
+rc=$?
+set -e
+if [ "$rc" = "5" ]; then
+  echo "pytest collected no tests: that is a failure here"
+  exit 1
+fi
+exit "$rc"

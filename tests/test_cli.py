@@ -1,0 +1,111 @@
+"""The command line: real CT threshold, backends listing, demo, and one-line errors."""
+
+import json
+import subprocess
+import sys
+
+import nibabel as nib
+import nrrd
+import numpy as np
+import pytest
+
+from gpuseg.cli import main
+
+from .conftest import shared_file
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "gpuseg", *args], capture_output=True, text=True, timeout=600)
+
+
+def test_backends_json(capsys):
+    assert main(["backends", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    by = {r["backend"]: r for r in rows}
+    assert set(by) == {"cpu", "opencl", "cuda"}
+    assert by["cpu"]["usable"] is True
+    for r in rows:
+        assert r["usable"] or r["reason"]  # an unusable backend says why
+    assert sum(r["auto"] for r in rows) == 1
+
+
+@pytest.mark.parametrize("backend", ["cpu", "opencl"])
+def test_threshold_real_ct(tmp_path, capsys, backend):
+    ct = shared_file("totalseg", "example_ct.nii.gz")
+    out = tmp_path / "bone.nii.gz"
+    assert main(["threshold", str(ct), "--min", "200", "--max", "3000", "-o", str(out),
+                 "--backend", backend, "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    src = nib.load(str(ct))
+    ref = np.asarray(src.dataobj)
+    got = nib.load(str(out))
+    np.testing.assert_array_equal(np.asarray(got.dataobj), ((ref >= 200) & (ref <= 3000)).astype(np.uint8))
+    np.testing.assert_allclose(got.affine, src.affine, atol=1e-4)
+    assert summary["voxels"] == int(((ref >= 200) & (ref <= 3000)).sum())
+
+
+def test_threshold_nrrd_output_keeps_geometry(tmp_path):
+    from gpuseg import ImageGeometry, write_labelmap
+
+    g = ImageGeometry((4, 5, 6), spacing=(0.5, 0.7, 2.0), origin=(10, -20, 30))
+    a = np.arange(120, dtype=np.int16).reshape(4, 5, 6)
+    src = tmp_path / "img.nrrd"
+    write_labelmap(src, a, g)
+    out = tmp_path / "m.nrrd"
+    assert main(["threshold", str(src), "--min", "10", "--max", "50", "-o", str(out), "--backend", "cpu"]) == 0
+    data, header = nrrd.read(str(out), index_order="C")
+    np.testing.assert_array_equal(data, ((a >= 10) & (a <= 50)).astype(np.uint8))
+    np.testing.assert_allclose(header["space directions"], g.ijk_to_world[:3, :3].T)
+    np.testing.assert_allclose(header["space origin"], g.origin)
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["threshold", "missing.nii.gz", "--min", "0", "--max", "1", "-o", "x.nii.gz"], "file not found"),
+    (["threshold", "{ct}", "--min", "5", "--max", "1", "-o", "{tmp}/x.nii.gz"], "lower bound 5.0 > upper bound 1.0"),
+    (["threshold", "{ct}", "--min", "nan", "--max", "1", "-o", "{tmp}/x.nii.gz"], "NaN"),
+    (["threshold", "{ct}", "--min", "0", "--max", "1", "-o", "{tmp}/x.png"], "unknown image format"),
+    (["threshold", "{bad}", "--min", "0", "--max", "1", "-o", "{tmp}/x.nii.gz"], "cannot read NIfTI"),
+    (["demo", "--size", "10x10"], "size must look like"),
+])
+def test_errors_are_one_line_without_traceback(tmp_path, args, msg):
+    ct = tmp_path / "ct.nii.gz"
+    nib.save(nib.Nifti1Image(np.zeros((4, 4, 4), np.int16), np.eye(4)), str(ct))
+    bad = tmp_path / "bad.nii.gz"
+    bad.write_bytes(b"\x1f\x8b\x08 this is not a nifti file")
+    args = [a.format(ct=ct, tmp=tmp_path, bad=bad) for a in args]
+    res = run_cli(*args)
+    assert res.returncode == 2
+    assert "Traceback" not in res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and msg in lines[0], res.stderr
+
+
+def test_failed_write_keeps_the_previous_file(tmp_path, monkeypatch):
+    from gpuseg import ImageGeometry, write_labelmap
+
+    g = ImageGeometry((2, 2, 2))
+    out = tmp_path / "keep.nrrd"
+    write_labelmap(out, np.ones((2, 2, 2), np.uint8), g)
+    before = out.read_bytes()
+    import nrrd as nrrd_mod
+
+    def boom(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(nrrd_mod, "write", boom)
+    with pytest.raises(OSError, match="disk full"):
+        write_labelmap(out, np.zeros((2, 2, 2), np.uint8), g)
+    assert out.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["keep.nrrd"]  # no temporary file left behind
+
+
+def test_demo_small(tmp_path):
+    res = run_cli("demo", "--size", "24x64x70", "-o", str(tmp_path / "d"), "--backends", "cpu,opencl", "--json")
+    assert res.returncode == 0, res.stderr
+    summary = json.loads(res.stdout)
+    b = summary["backends"]
+    assert b["cpu"]["bone_voxels"] > 0
+    assert b["opencl"]["identical_to_first_backend"] is True
+    assert summary["bone_dice_vs_truth"] > 0.95
+    for p in summary["outputs"].values():
+        assert (tmp_path / "d" / p.split("/")[-1]).exists()
