@@ -27,6 +27,17 @@ def _physical_memory() -> int:
         return 8 << 30
 
 
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 class CPUBackend(Backend):
     name = "cpu"
 
@@ -40,8 +51,7 @@ class CPUBackend(Backend):
     def device_name(self) -> str:
         import numba
 
-        cpu = platform.processor() or platform.machine()
-        return f"{cpu}, {numba.config.NUMBA_NUM_THREADS} numba threads"
+        return f"{_cpu_model()}, {numba.config.NUMBA_NUM_THREADS} numba threads"
 
     def default_memory_budget(self) -> int:
         return int(_physical_memory() * 0.8)
