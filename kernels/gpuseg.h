@@ -16,6 +16,9 @@
   #pragma OPENCL FP_CONTRACT OFF
   #pragma OPENCL EXTENSION cl_khr_int64_base_atomics : enable
   #pragma OPENCL EXTENSION cl_khr_int64_extended_atomics : enable
+  #ifdef cl_khr_fp64
+    #pragma OPENCL EXTENSION cl_khr_fp64 : enable
+  #endif
   #define KERNEL __kernel
   #define GLOBAL __global
   #define LOCAL __local

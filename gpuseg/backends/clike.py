@@ -43,6 +43,7 @@ def kernel_names() -> list[str]:
 SPECIALISATIONS: dict[str, list[dict[str, str]]] = {
     "threshold": [{"IMAGE_T": t} for t in IMAGE_DTYPES.values()],
     "masks": [{}],
+    "stats": [{"IMAGE_T": t} for t in IMAGE_DTYPES.values()],
 }
 
 
