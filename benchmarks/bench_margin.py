@@ -1,0 +1,77 @@
+"""Margin: grow bone of the standard volume by 3 mm. gpuseg vs SimpleITK BinaryDilate and SciPy.
+
+The peers get the same physical ball (radius per axis = 3 mm / spacing, rounded) where they
+accept one; SimpleITK's ball of radius 3 voxels is the figure of performance.md.
+
+    python -m benchmarks.bench_margin [--size standard|KxJxI] [--phantom] [--mm 3] [--no-scipy]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+
+from benchmarks.harness import Result, machine, measure, save, table
+from benchmarks.standard_volume import load
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--size", default="standard")
+    ap.add_argument("--phantom", action="store_true")
+    ap.add_argument("--mm", type=float, default=3.0)
+    ap.add_argument("--backends", default="cpu,opencl")
+    ap.add_argument("--no-scipy", action="store_true", help="skip the slow SciPy peer")
+    args = ap.parse_args(argv)
+    size = args.size if args.size in ("standard", "wholebody") else tuple(int(v) for v in args.size.split("x"))
+    vol = load(size, force_phantom=args.phantom)
+    a = vol.image
+    bone = (a >= 200) & (a <= 3000)
+    case = f"margin +{args.mm:g} mm, bone, {vol.name}"
+    res: list[Result] = []
+
+    import gpuseg
+    from gpuseg.ops.morphology import ball_structure
+
+    counts = {}
+    for name in args.backends.split(","):
+        try:
+            b = gpuseg.get_backend(name)
+        except gpuseg.BackendUnavailableError as exc:
+            print(f"skip {name}: {exc}", file=sys.stderr)
+            continue
+        m = gpuseg.Mask.from_numpy(bone, vol.geometry, backend=b)
+        first, best, out = measure(lambda: gpuseg.margin(m, args.mm), repeat=3, sync=b.synchronize)
+        counts[name] = out.count()
+        res.append(Result(case, f"gpuseg {name}", "gpuseg", first, best, 3, extra={"voxels": counts[name]}))
+
+    import SimpleITK as sitk
+
+    si, sj, sk = vol.spacing_ijk
+    radius = [max(1, round(args.mm / s)) for s in (si, sj, sk)]
+    simg = sitk.GetImageFromArray(bone.astype(np.uint8))
+    f, t, _ = measure(lambda: sitk.BinaryDilate(simg, radius, sitk.sitkBall), repeat=1)
+    res.append(Result(case, f"SimpleITK BinaryDilate, ball {radius}", "peer", f, t, 1))
+    f, t, _ = measure(lambda: sitk.BinaryDilate(simg, [3, 3, 3], sitk.sitkBall), repeat=1)
+    res.append(Result(case, "SimpleITK BinaryDilate, ball radius 3", "peer", f, t, 1))
+    if not args.no_scipy:
+        from scipy import ndimage
+
+        se = ball_structure(vol.spacing_ijk, args.mm)
+        f, t, ref = measure(lambda: ndimage.binary_dilation(bone, structure=se), repeat=1)
+        res.append(Result(case, "scipy binary_dilation, same ball", "peer", f, t, 1))
+        for name, n in counts.items():
+            assert n == int(ref.sum()), f"{name} differs from SciPy"
+
+    baseline = {case: f"SimpleITK BinaryDilate, ball {radius}"}
+    print(f"\n{vol.source}, {a.shape}, spacing {tuple(round(s, 3) for s in vol.spacing_ijk)} mm, {machine()}\n")
+    print(table(res, baseline))
+    path, png = save("margin", res, baseline, {"volume": vol.name, "source": vol.source, "mm": args.mm})
+    print(f"\nwrote {path}" + (f" and {png}" if png else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,16 @@
+"""The examples in public docstrings run and are right."""
+
+import doctest
+import importlib
+
+import pytest
+
+MODULES = ["gpuseg", "gpuseg.ops.threshold", "gpuseg.ops.morphology"]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples(name):
+    mod = importlib.import_module(name)
+    res = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert res.attempted > 0, f"{name} has no examples"
+    assert res.failed == 0
