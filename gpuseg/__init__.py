@@ -18,7 +18,7 @@ from .image import Image
 from .io import read_image, write_labelmap
 from .mask import Mask
 from .segmentation import Segment, Segmentation
-from .ops import (clear, copy, fill, hollow, intersect, invert, margin, segment_statistics, statistics, subtract, threshold,
+from .ops import (clear, copy, fill, hollow, intersect, invert, margin, segment_statistics, smooth, statistics, subtract, threshold,
                   union, xor)
 
 __version__ = "0.1.0"
@@ -27,7 +27,7 @@ __all__ = [
     "Image", "Mask", "Segment", "Segmentation", "ImageGeometry", "Extent",
     "get_backend", "available_backends",
     "read_image", "write_labelmap",
-    "threshold", "margin", "hollow", "statistics", "segment_statistics", "union", "intersect", "subtract", "xor", "invert", "copy", "clear", "fill",
+    "threshold", "margin", "hollow", "smooth", "statistics", "segment_statistics", "union", "intersect", "subtract", "xor", "invert", "copy", "clear", "fill",
     "GpusegError", "InvalidInputError", "UnsupportedDtypeError", "GeometryMismatchError",
     "OutOfBoundsError", "EmptyRangeError", "UnknownSegmentError", "DeviceMemoryError",
     "BackendUnavailableError", "FileFormatError",

@@ -1,0 +1,75 @@
+"""Smoothing (median majority, opening, closing) against SciPy on every backend."""
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+import gpuseg
+from gpuseg import ImageGeometry, Mask
+from gpuseg.errors import InvalidInputError
+from gpuseg.ops.morphology import ball_structure
+from gpuseg.ops.smoothing import median_kernel_voxels
+
+
+def majority_reference(a, hk, hj, hi):
+    box = np.ones((2 * hk + 1, 2 * hj + 1, 2 * hi + 1), np.int64)
+    ones = ndimage.convolve(a.astype(np.int64), box, mode="constant", cval=0)
+    inside = ndimage.convolve(np.ones(a.shape, np.int64), box, mode="constant", cval=0)
+    return 2 * ones > inside
+
+
+@pytest.mark.parametrize("shape,spacing,mm", [
+    ((7, 9, 45), (1, 1, 1), 3.0),
+    ((6, 8, 70), (0.6, 0.8, 2.0), 3.0),
+    ((5, 6, 33), (0.5, 1.0, 1.0), 5.0),
+    ((4, 5, 100), (0.25, 1.0, 1.0), 7.0),  # 27 voxels along i
+])
+def test_median_matches_reference(backend, rng, shape, spacing, mm):
+    g = ImageGeometry(shape, spacing=spacing)
+    a = ndimage.binary_dilation(rng.random(shape) < 0.05, iterations=1) ^ (rng.random(shape) < 0.05)
+    hk, hj, hi = median_kernel_voxels(spacing, mm)
+    got = gpuseg.smooth(Mask.from_numpy(a, g, backend=backend), "median", mm).to_numpy()
+    np.testing.assert_array_equal(got, majority_reference(a, hk, hj, hi))
+
+
+def test_median_kernel_sizes_follow_slicer():
+    # size per axis = nearest odd number of voxels of kernel_mm / spacing
+    assert median_kernel_voxels((1, 1, 1), 3) == (1, 1, 1)
+    assert median_kernel_voxels((0.5, 1.0, 3.0), 3) == (0, 1, 3)  # i: 6 -> 7, j: 3, k: 1
+    assert median_kernel_voxels((1, 1, 1), 1) == (0, 0, 0)
+
+
+@pytest.mark.parametrize("method", ["opening", "closing"])
+def test_opening_closing(backend, rng, method):
+    g = ImageGeometry((8, 10, 40), spacing=(1, 1, 1.5))
+    a = ndimage.binary_dilation(rng.random(g.shape) < 0.03, iterations=2)
+    se = ball_structure(g.spacing, 1.5)
+    if method == "opening":
+        want = ndimage.binary_dilation(ndimage.binary_erosion(a, se, border_value=1), se)
+    else:
+        want = ndimage.binary_erosion(ndimage.binary_dilation(a, se), se, border_value=1)
+    got = gpuseg.smooth(Mask.from_numpy(a, g, backend=backend), method, 3.0).to_numpy()
+    np.testing.assert_array_equal(got, want)
+
+
+def test_identical_across_backends(rng):
+    from .conftest import _backend_or_skip
+
+    bs = [_backend_or_skip("cpu"), _backend_or_skip("opencl")]
+    g = ImageGeometry((6, 7, 90), spacing=(0.7, 0.7, 1.2))
+    a = rng.random(g.shape) < 0.5
+    out = [gpuseg.smooth(Mask.from_numpy(a, g, backend=b), "median", 2.5) for b in bs]
+    np.testing.assert_array_equal(out[0].to_numpy(), out[1].to_numpy())
+
+
+def test_smoothing_errors_and_empty(backend):
+    g = ImageGeometry((3, 3, 3))
+    m = Mask.full(g, backend=backend)
+    assert gpuseg.smooth(Mask.empty(g, backend=backend)).count() == 0
+    assert gpuseg.smooth(m, "median", 3).count() == 27
+    with pytest.raises(InvalidInputError, match="unknown smoothing method"):
+        gpuseg.smooth(m, "gaussian")
+    with pytest.raises(InvalidInputError, match="positive"):
+        gpuseg.smooth(m, "median", -1)
+    with pytest.raises(InvalidInputError, match="at most 63"):
+        gpuseg.smooth(Mask.full(ImageGeometry((3, 3, 3), spacing=(0.01, 1, 1)), backend=backend), "median", 3)
