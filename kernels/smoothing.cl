@@ -52,27 +52,31 @@ KERNEL void median_majority(GLOBAL uint *out, int k0, int j0, int w0, int nk, in
     }
     if (any == 0u) { out[gid] = 0u; return; }
     if (all == 0xffffffffu) { out[gid] = valid; return; }
+    /* count per bit, one neighbourhood row at a time (each row's words are read once) */
+    int ones[32];
+    for (int b = 0; b < 32; ++b) ones[b] = 0;
+    int rows_in = 0;
+    for (int dk = -hk; dk <= hk; ++dk) {
+        int KK = K + dk;
+        if (KK < 0 || KK >= gk) continue;
+        for (int dj = -hj; dj <= hj; ++dj) {
+            int JJ = J + dj;
+            if (JJ < 0 || JJ >= gj) continue;
+            rows_in += 1;
+            uint p = fetch_word(src, sk0, sj0, sw0, snk, snj, snw, KK, JJ, W - 1);
+            uint c = fetch_word(src, sk0, sj0, sw0, snk, snj, snw, KK, JJ, W);
+            uint n = fetch_word(src, sk0, sj0, sw0, snk, snj, snw, KK, JJ, W + 1);
+            if ((p | c | n) == 0u) continue;
+            for (int b = 0; b < 32; ++b) ones[b] += window_count(p, c, n, b, hi);
+        }
+    }
     uint bits = 0u;
     for (int b = 0; b < 32; ++b) {
         int I = W * 32 + b;
         if (I >= gi) break;
-        int ones = 0, inside = 0;
         int ilo = I - hi < 0 ? 0 : I - hi;
         int ihi = I + hi >= gi ? gi - 1 : I + hi;
-        for (int dk = -hk; dk <= hk; ++dk) {
-            int KK = K + dk;
-            if (KK < 0 || KK >= gk) continue;
-            for (int dj = -hj; dj <= hj; ++dj) {
-                int JJ = J + dj;
-                if (JJ < 0 || JJ >= gj) continue;
-                inside += ihi - ilo + 1;
-                uint p = fetch_word(src, sk0, sj0, sw0, snk, snj, snw, KK, JJ, W - 1);
-                uint c = fetch_word(src, sk0, sj0, sw0, snk, snj, snw, KK, JJ, W);
-                uint n = fetch_word(src, sk0, sj0, sw0, snk, snj, snw, KK, JJ, W + 1);
-                ones += window_count(p, c, n, b, hi);
-            }
-        }
-        if (2 * ones > inside) bits |= 1u << b;
+        if (2 * ones[b] > rows_in * (ihi - ilo + 1)) bits |= 1u << b;
     }
     out[gid] = bits & valid;
 }

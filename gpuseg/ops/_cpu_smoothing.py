@@ -59,28 +59,31 @@ def median_majority(out, k0, j0, w0, src, sk0, sj0, sw0, hk, hj, hi, gk, gj, gi)
             if allb == np.uint32(0xFFFFFFFF):
                 out[kk, jj, ww] = valid
                 continue
+            ones = np.zeros(32, np.int64)
+            rows_in = 0
+            for dk in range(-hk, hk + 1):
+                KK = K + dk
+                if KK < 0 or KK >= gk:
+                    continue
+                for dj in range(-hj, hj + 1):
+                    JJ = J + dj
+                    if JJ < 0 or JJ >= gj:
+                        continue
+                    rows_in += 1
+                    p = fetch_word(src, sk0, sj0, sw0, KK, JJ, W - 1)
+                    c = fetch_word(src, sk0, sj0, sw0, KK, JJ, W)
+                    n = fetch_word(src, sk0, sj0, sw0, KK, JJ, W + 1)
+                    if (p | c | n) == 0:
+                        continue
+                    for b in range(32):
+                        ones[b] += _window_count(p, c, n, b, hi)
             bits = np.uint32(0)
             for b in range(32):
                 I = W * 32 + b
                 if I >= gi:
                     break
-                ones = 0
-                inside = 0
                 ilo = max(0, I - hi)
                 ihi = min(gi - 1, I + hi)
-                for dk in range(-hk, hk + 1):
-                    KK = K + dk
-                    if KK < 0 or KK >= gk:
-                        continue
-                    for dj in range(-hj, hj + 1):
-                        JJ = J + dj
-                        if JJ < 0 or JJ >= gj:
-                            continue
-                        inside += ihi - ilo + 1
-                        p = fetch_word(src, sk0, sj0, sw0, KK, JJ, W - 1)
-                        c = fetch_word(src, sk0, sj0, sw0, KK, JJ, W)
-                        n = fetch_word(src, sk0, sj0, sw0, KK, JJ, W + 1)
-                        ones += _window_count(p, c, n, b, hi)
-                if 2 * ones > inside:
+                if 2 * ones[b] > rows_in * (ihi - ilo + 1):
                     bits |= np.uint32(1) << np.uint32(b)
             out[kk, jj, ww] = bits & valid
