@@ -13,7 +13,7 @@ import sys
 
 import numpy as np
 
-from benchmarks.harness import Result, machine, measure, save, table
+from benchmarks.harness import Result, backends, finish, measure
 from benchmarks.standard_volume import load
 
 
@@ -36,12 +36,7 @@ def main(argv=None) -> int:
     from gpuseg.ops.morphology import ball_structure
 
     counts = {}
-    for name in args.backends.split(","):
-        try:
-            b = gpuseg.get_backend(name)
-        except gpuseg.BackendUnavailableError as exc:
-            print(f"skip {name}: {exc}", file=sys.stderr)
-            continue
+    for name, b in backends(args.backends):
         m = gpuseg.Mask.from_numpy(bone, vol.geometry, backend=b)
         first, best, out = measure(lambda: gpuseg.margin(m, args.mm), repeat=3, sync=b.synchronize)
         counts[name] = out.count()
@@ -70,11 +65,7 @@ def main(argv=None) -> int:
 
     hk, hj, hi = median_kernel_voxels(vol.spacing_ijk, args.mm)
     case2 = f"median {args.mm:g} mm (box {2 * hi + 1}x{2 * hj + 1}x{2 * hk + 1}), bone, {vol.name}"
-    for name in args.backends.split(","):
-        try:
-            b = gpuseg.get_backend(name)
-        except gpuseg.BackendUnavailableError:
-            continue
+    for name, b in backends(args.backends):
         m = gpuseg.Mask.from_numpy(bone, vol.geometry, backend=b)
         first, best, out = measure(lambda: gpuseg.smooth(m, "median", args.mm), repeat=3, sync=b.synchronize)
         res.append(Result(case2, f"gpuseg {name}", "gpuseg", first, best, 3, extra={"voxels": out.count()}))
@@ -82,10 +73,7 @@ def main(argv=None) -> int:
     res.append(Result(case2, "SimpleITK BinaryMedian", "peer", f, t, 1))
 
     baseline = {case: f"SimpleITK BinaryDilate, ball {radius}", case2: "SimpleITK BinaryMedian"}
-    print(f"\n{vol.source}, {a.shape}, spacing {tuple(round(s, 3) for s in vol.spacing_ijk)} mm, {machine()}\n")
-    print(table(res, baseline))
-    path, png = save("margin", res, baseline, {"volume": vol.name, "source": vol.source, "mm": args.mm})
-    print(f"\nwrote {path}" + (f" and {png}" if png else ""))
+    finish("margin", res, baseline, vol, {"mm": args.mm})
     return 0
 
 

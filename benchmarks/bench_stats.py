@@ -12,7 +12,7 @@ import sys
 
 import numpy as np
 
-from benchmarks.harness import Result, machine, measure, save, table
+from benchmarks.harness import Result, backends, finish, measure
 from benchmarks.standard_volume import load
 
 
@@ -53,12 +53,7 @@ def main(argv=None) -> int:
     import gpuseg
 
     means = {}
-    for name in args.backends.split(","):
-        try:
-            b = gpuseg.get_backend(name)
-        except gpuseg.BackendUnavailableError as exc:
-            print(f"skip {name}: {exc}", file=sys.stderr)
-            continue
+    for name, b in backends(args.backends):
         seg = segmentation_from_labels(labels, vol.geometry, b, values)
         img = gpuseg.Image.from_numpy(ct, vol.geometry, backend=b)
         first, best, rows = measure(lambda: gpuseg.statistics(seg, img, percentiles=()), repeat=3,
@@ -89,14 +84,11 @@ def main(argv=None) -> int:
             assert (mean is None and got is None) or abs(mean - got) <= 1e-9 * max(1.0, abs(mean)), (name, mean, got)
 
     baseline = {case: "TotalSegmentator loop (seg == k)"}
-    print(f"\n{vol.source}, {ct.shape}, {machine()}\n")
-    print(table(res, baseline))
+    finish("stats", res, baseline, vol)
     for r in res:
         if r.kind == "gpuseg":
             print(f"{r.impl}: resident masks {r.extra['resident_bytes'] / 2**20:.1f} MiB = "
                   f"{r.extra['bytes_per_voxel']:.4f} byte per voxel of the grid")
-    path, png = save("stats", res, baseline, {"volume": vol.name, "source": vol.source})
-    print(f"\nwrote {path}" + (f" and {png}" if png else ""))
     return 0
 
 

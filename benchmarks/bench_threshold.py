@@ -10,7 +10,7 @@ import sys
 
 import numpy as np
 
-from benchmarks.harness import Result, machine, measure, save, table
+from benchmarks.harness import Result, backends, finish, measure
 from benchmarks.standard_volume import load
 
 LO, HI = 200, 3000
@@ -32,12 +32,7 @@ def main(argv=None) -> int:
     import gpuseg
 
     ref_words = None
-    for name in args.backends.split(","):
-        try:
-            b = gpuseg.get_backend(name)
-        except gpuseg.BackendUnavailableError as exc:
-            print(f"skip {name}: {exc}", file=sys.stderr)
-            continue
+    for name, b in backends(args.backends):
         img = gpuseg.Image.from_numpy(a, vol.geometry, backend=b)
         first, best, m = measure(lambda: gpuseg.threshold(img, LO, HI), repeat=args.repeat, sync=b.synchronize)
         words = m.words_numpy()
@@ -66,15 +61,12 @@ def main(argv=None) -> int:
     res.append(Result(case, "copy the input once (floor)", "floor", f, t, 5))
 
     baseline = {case: "numpy bool"}
-    print(f"\n{vol.source}, {a.shape} {a.dtype}, {machine()}\n")
-    print(table(res, baseline))
+    finish("threshold", res, baseline, vol)
     floor = next(r for r in res if r.kind == "floor").best_s
     for r in res:
         if r.kind == "gpuseg":
             print(f"{r.impl}: {next(x for x in res if x.impl == 'numpy bool').best_s / r.best_s:.2f}x numpy bool, "
                   f"{r.best_s / floor:.2f}x the copy floor")
-    path, png = save("threshold", res, baseline, {"volume": vol.name, "source": vol.source})
-    print(f"\nwrote {path}" + (f" and {png}" if png else ""))
     return 0
 
 

@@ -62,6 +62,28 @@ def measure(fn: Callable[[], object], *, repeat: int = 5, sync: Callable[[], Non
     return first, best, out
 
 
+def backends(names: str):
+    """The usable gpuseg backends among comma-separated ``names`` (skipped ones are reported)."""
+    import sys
+
+    import gpuseg
+
+    for name in names.split(","):
+        try:
+            yield name, gpuseg.get_backend(name)
+        except gpuseg.BackendUnavailableError as exc:
+            print(f"skip {name}: {exc}", file=sys.stderr)
+
+
+def finish(name: str, results: list[Result], baseline: dict[str, str], vol, extra_meta: dict | None = None) -> None:
+    """Print the table and write the JSON and the plot."""
+    print(f"\n{vol.source}, {vol.image.shape}, spacing {tuple(round(s, 3) for s in vol.spacing_ijk)} mm, "
+          f"{machine()}\n")
+    print(table(results, baseline))
+    path, png = save(name, results, baseline, {"volume": vol.name, "source": vol.source, **(extra_meta or {})})
+    print(f"\nwrote {path}" + (f" and {png}" if png else ""))
+
+
 def table(results: list[Result], baseline: dict[str, str]) -> str:
     """Markdown: case | implementation | steady ms | first call ms | speed-up vs baseline."""
     lines = ["| case | implementation | steady (ms) | first call (ms) | vs baseline |",

@@ -18,40 +18,26 @@ _PJIT = dict(cache=True, nogil=True, parallel=True)
 OP_COPY, OP_OR, OP_AND, OP_ANDNOT, OP_INVERT, OP_CLEAR, OP_FILL, OP_XOR = range(8)
 
 
-@intrinsic
-def popc32(typingctx, x):
-    """Population count of a uint32 (LLVM ctpop)."""
-    if x != types.uint32:
-        return None
+def _u32_intrinsic(doc: str, emit):
+    """A numba intrinsic uint32 -> uint32 whose body is one LLVM bit instruction."""
 
-    def codegen(context, builder, signature, args):
-        return builder.ctpop(args[0])
+    def typer(typingctx, x):
+        if x != types.uint32:
+            return None
 
-    return types.uint32(types.uint32), codegen
+        def codegen(context, builder, signature, args):
+            return emit(builder, args[0])
 
+        return types.uint32(types.uint32), codegen
 
-@intrinsic
-def clz32(typingctx, x):
-    """Count of leading zero bits of a non-zero uint32 (LLVM ctlz)."""
-    if x != types.uint32:
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.ctlz(args[0], ir.Constant(ir.IntType(1), 0))
-
-    return types.uint32(types.uint32), codegen
+    typer.__doc__ = doc
+    return intrinsic(typer)
 
 
-@intrinsic
-def ctz32(typingctx, x):
-    """Count of trailing zero bits of a non-zero uint32 (LLVM cttz)."""
-    if x != types.uint32:
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.cttz(args[0], ir.Constant(ir.IntType(1), 0))
-
-    return types.uint32(types.uint32), codegen
+_FALSE = ir.Constant(ir.IntType(1), 0)
+popc32 = _u32_intrinsic("Population count of a uint32 (LLVM ctpop).", lambda b, v: b.ctpop(v))
+clz32 = _u32_intrinsic("Leading zero bits of a non-zero uint32 (LLVM ctlz).", lambda b, v: b.ctlz(v, _FALSE))
+ctz32 = _u32_intrinsic("Trailing zero bits of a non-zero uint32 (LLVM cttz).", lambda b, v: b.cttz(v, _FALSE))
 
 
 @njit(**_JIT)
