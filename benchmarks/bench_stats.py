@@ -86,7 +86,7 @@ def main(argv=None) -> int:
     baseline = {case: "TotalSegmentator loop (seg == k)"}
     finish("stats", res, baseline, vol)
     for r in res:
-        if r.kind == "gpuseg":
+        if "resident_bytes" in r.extra:
             print(f"{r.impl}: resident masks {r.extra['resident_bytes'] / 2**20:.1f} MiB = "
                   f"{r.extra['bytes_per_voxel']:.4f} byte per voxel of the grid")
     return 0
