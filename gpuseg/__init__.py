@@ -15,7 +15,8 @@ from .errors import (BackendUnavailableError, DeviceMemoryError, EmptyRangeError
                      UnknownSegmentError, UnsupportedDtypeError)
 from .geometry import Extent, ImageGeometry
 from .image import Image
-from .io import read_image, write_labelmap
+from .io import (read_image, read_label_table, read_segmentation, segmentation_from_labelmap, write_labelmap,
+                 write_segmentation)
 from .mask import Mask
 from .segmentation import Segment, Segmentation
 from .ops import (clear, copy, fill, hollow, intersect, invert, margin, segment_statistics, smooth, statistics, subtract, threshold,
@@ -26,7 +27,8 @@ __version__ = "0.1.0"
 __all__ = [
     "Image", "Mask", "Segment", "Segmentation", "ImageGeometry", "Extent",
     "get_backend", "available_backends",
-    "read_image", "write_labelmap",
+    "read_image", "write_labelmap", "read_segmentation", "write_segmentation", "segmentation_from_labelmap",
+    "read_label_table",
     "threshold", "margin", "hollow", "smooth", "statistics", "segment_statistics", "union", "intersect", "subtract", "xor", "invert", "copy", "clear", "fill",
     "GpusegError", "InvalidInputError", "UnsupportedDtypeError", "GeometryMismatchError",
     "OutOfBoundsError", "EmptyRangeError", "UnknownSegmentError", "DeviceMemoryError",

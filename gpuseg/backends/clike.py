@@ -44,6 +44,7 @@ SPECIALISATIONS: dict[str, list[dict[str, str]]] = {
     "threshold": [{"IMAGE_T": t} for t in IMAGE_DTYPES.values()],
     "masks": [{}],
     "stats": [{"IMAGE_T": t} for t in IMAGE_DTYPES.values()],
+    "labels": [{"LABEL_T": "uchar"}, {"LABEL_T": "ushort"}],
 }
 
 

@@ -1,0 +1,354 @@
+"""3D Slicer's ``.seg.nrrd`` segmentation file (reference §2), read and written exactly.
+
+One layer is written as a 3D NRRD, overlapping segments as a 4D NRRD whose first (fastest)
+axis is a ``list`` of layers. Space is LPS. Every ``Segmentation_*`` and ``SegmentN_*`` key is
+read and written; keys gpuseg does not interpret are kept and written back.
+
+The segmentation's grid is the reference image geometry stored in the file (conversion
+parameter ``Reference image geometry``), extended if the file's extent reaches past it; the
+file array sits at ``Segmentation_ReferenceImageExtentOffset`` inside it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import warnings
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from ..backends import Backend, get_backend
+from ..errors import FileFormatError, InvalidInputError
+from ..geometry import LPS_TO_RAS, Extent, ImageGeometry
+from ..mask import Mask
+from ..segmentation import Segmentation, generate_segment_id
+from ._atomic import atomic_path
+from .images import nrrd_geometry
+from .labels import collapse_layers, label_bounding_boxes, layer_array, split_labelmap
+
+__all__ = ["read_seg_nrrd", "write_seg_nrrd", "serialize_geometry", "parse_geometry", "DEFAULT_GZIP_LEVEL"]
+
+#: gzip level for .seg.nrrd: chosen by measurement (benchmarks/bench_formats.py): level 1 writes
+#: several times faster than 6 or 9 for files only slightly larger on segmentations.
+DEFAULT_GZIP_LEVEL = 1
+
+_SEGMENT_KEY = re.compile(r"^Segment(\d+)_(\w+)$")
+_STANDARD = {"type", "dimension", "space", "sizes", "space directions", "kinds", "encoding", "space origin",
+             "endian", "measurement frame", "space units", "content", "thicknesses", "centerings",
+             "labels", "units", "spacings", "axis mins", "axis maxs", "min", "max", "old min", "old max",
+             "data file", "line skip", "byte skip", "sample units", "space dimension", "number", "block size"}
+
+
+# --- the reference geometry string (reference §1.4) ------------------------------------------
+def _num(v: float) -> str:
+    v = float(v) + 0.0  # no negative zero
+    return str(int(v)) if v.is_integer() and abs(v) < 1e15 else repr(v)
+
+
+def serialize_geometry(geometry: ImageGeometry) -> str:
+    """Slicer's ``Reference image geometry``: the IJK→RAS matrix row-major, then the extent."""
+    m = geometry.ijk_to_ras
+    nk, nj, ni = geometry.shape
+    vals = [_num(v) for v in m.ravel()] + [str(v) for v in (0, ni - 1, 0, nj - 1, 0, nk - 1)]
+    return "".join(v + ";" for v in vals)
+
+
+def parse_geometry(text: str) -> tuple[np.ndarray, tuple[int, int, int, int, int, int]] | None:
+    """(IJK→RAS 4x4, inclusive extent i0 i1 j0 j1 k0 k1) from the string, or None if unusable."""
+    parts = [p for p in str(text).split(";") if p.strip()]
+    if len(parts) != 22:
+        return None
+    try:
+        m = np.array([float(p) for p in parts[:16]]).reshape(4, 4)
+        ext = tuple(int(float(p)) for p in parts[16:])
+    except ValueError:
+        return None
+    if not np.all(np.isfinite(m)):
+        return None
+    return m, ext  # type: ignore[return-value]
+
+
+# --- reading ------------------------------------------------------------------------------
+def _parse_tags(text: str) -> dict[str, str]:
+    tags = {}
+    for item in str(text).split("|"):
+        if not item:
+            continue
+        key, sep, value = item.partition(":")
+        tags[key] = value if sep else ""
+    return tags
+
+
+def _parse_params(text: str) -> dict[str, tuple[str, str]]:
+    params: dict[str, tuple[str, str]] = {}
+    for item in str(text).split("&"):
+        if not item:
+            continue
+        parts = item.split("|")
+        name = parts[0]
+        value = parts[1] if len(parts) > 1 else ""
+        desc = "|".join(parts[2:]) if len(parts) > 2 else ""
+        params[name] = (value, desc)
+    return params
+
+
+def _ints(text, n: int, what: str, path: Path) -> list[int]:
+    try:
+        vals = [int(float(v)) for v in str(text).split()]
+    except ValueError as exc:
+        raise FileFormatError(f"{path}: {what} must be {n} integers, got {text!r}") from exc
+    if len(vals) != n:
+        raise FileFormatError(f"{path}: {what} must be {n} integers, got {text!r}")
+    return vals
+
+
+def _grid_and_offset(header: dict, file_geom: ImageGeometry, params, path: Path):
+    """The segmentation grid and where the file array's voxel (0, 0, 0) sits in it (k, j, i)."""
+    off_i, off_j, off_k = _ints(header.get("Segmentation_ReferenceImageExtentOffset", "0 0 0"), 3,
+                                "Segmentation_ReferenceImageExtentOffset", path)
+    nk, nj, ni = file_geom.shape
+    parsed = parse_geometry(params.get("Reference image geometry", ("", ""))[0]) if params else None
+    if parsed is not None:
+        ras, (ri0, ri1, rj0, rj1, rk0, rk1) = parsed
+        lps = LPS_TO_RAS @ ras
+        same_axes = np.allclose(lps[:3, :3], file_geom.ijk_to_world[:3, :3], rtol=0, atol=1e-4)
+        # the file's voxel (0,0,0) must be the reference lattice point `offset`
+        expected = lps[:3, :3] @ np.array([off_i, off_j, off_k]) + lps[:3, 3]
+        if same_axes and np.allclose(expected, file_geom.origin, rtol=0, atol=1e-3) and ri1 >= ri0:
+            lo = (min(rk0, off_k), min(rj0, off_j), min(ri0, off_i))
+            hi = (max(rk1, off_k + nk - 1), max(rj1, off_j + nj - 1), max(ri1, off_i + ni - 1))
+            shape = tuple(h - l + 1 for l, h in zip(lo, hi))
+            origin = lps[:3, :3] @ np.array([lo[2], lo[1], lo[0]]) + lps[:3, 3]
+            geom = ImageGeometry.from_matrix(shape, np.block([[lps[:3, :3], origin[:, None]], [np.array([[0, 0, 0, 1.0]])]]))
+            return geom, (off_k - lo[0], off_j - lo[1], off_i - lo[2]), (off_i, off_j, off_k)
+    return file_geom, (0, 0, 0), (off_i, off_j, off_k)
+
+
+def read_seg_nrrd(path: str | os.PathLike, *, backend: str | Backend | None = None,
+                  segments: Iterable[str] | None = None) -> Segmentation:
+    """Read a ``.seg.nrrd`` (or a plain labelmap NRRD, one segment per label value).
+
+    ``segments`` limits the segments read (ids or names).
+    """
+    import nrrd
+
+    p = Path(path)
+    if not p.is_file():
+        raise FileFormatError(f"{p}: file not found")
+    try:
+        data, header = nrrd.read(str(p), index_order="C")
+    except Exception as exc:  # pynrrd raises several types on corrupt input
+        raise FileFormatError(f"{p}: cannot read NRRD ({type(exc).__name__}: {exc})") from exc
+    if "Segmentation_Extent" in header and "Segment0_Layer" not in header:
+        raise FileFormatError(f"{p}: legacy (pre-2019) Slicer segmentation format, one segment per frame: "
+                              "open and save it in a current 3D Slicer first")
+    kinds = [str(k).lower() for k in header.get("kinds", ["domain"] * data.ndim)]
+    if data.ndim == 3 and kinds == ["domain"] * 3:
+        layers = data[..., None]
+    elif data.ndim == 4 and kinds == ["list", "domain", "domain", "domain"]:
+        layers = data  # (k, j, i, layer): the list axis is the fastest
+    else:
+        raise FileFormatError(f"{p}: a segmentation must be 3D (kinds domain domain domain) or 4D (list domain "
+                              f"domain domain); got {data.ndim}D with kinds {kinds}")
+    if layers.dtype.kind not in "iu":
+        raise FileFormatError(f"{p}: segmentation voxels must be integers, got {layers.dtype}")
+    file_geom = nrrd_geometry(header, layers.shape[:3], p)
+    b = get_backend(backend)
+    params = _parse_params(header["Segmentation_ConversionParameters"]) \
+        if "Segmentation_ConversionParameters" in header else None
+    geom, place, _ = _grid_and_offset(header, file_geom, params, p)
+
+    seg_numbers = sorted({int(m.group(1)) for k in header if (m := _SEGMENT_KEY.match(str(k)))})
+    if not seg_numbers:  # a plain labelmap
+        from .labels import segmentation_from_labelmap
+
+        if layers.shape[3] != 1:
+            raise FileFormatError(f"{p}: a 4D NRRD without segment keys is not a segmentation")
+        return segmentation_from_labelmap(_placed(layers[..., 0], geom, place), geom, backend=b)
+    if seg_numbers != list(range(len(seg_numbers))):
+        missing = sorted(set(range(max(seg_numbers) + 1)) - set(seg_numbers))
+        raise FileFormatError(f"{p}: segment keys skip Segment{missing[0]}_* (found Segment0..{max(seg_numbers)})")
+
+    out = Segmentation(geom, backend=b)
+    if params is not None:
+        out.conversion_parameters = params
+    if "Segmentation_ContainedRepresentationNames" in header:
+        out.contained_representations = [n for n in str(header["Segmentation_ContainedRepresentationNames"]).split("|") if n]
+    out.source_representation = str(header.get("Segmentation_MasterRepresentation", "Binary labelmap"))
+    out.extra_fields = {k: str(v) for k, v in header.items()
+                        if k not in _STANDARD and not _SEGMENT_KEY.match(str(k))
+                        and k not in ("Segmentation_ConversionParameters", "Segmentation_ContainedRepresentationNames",
+                                      "Segmentation_MasterRepresentation", "Segmentation_ReferenceImageExtentOffset")}
+    wanted = set(segments) if segments is not None else None
+    nlayers = layers.shape[3]
+    metas = []
+    ids = set()
+    for n in seg_numbers:
+        g = lambda key, default=None: header.get(f"Segment{n}_{key}", default)  # noqa: E731
+        sid = str(g("ID") or generate_segment_id(ids))
+        if sid in ids:
+            raise FileFormatError(f"{p}: segment id {sid!r} occurs twice")
+        ids.add(sid)
+        try:
+            layer = int(g("Layer", n))
+            value = int(g("LabelValue", 1))
+        except ValueError as exc:
+            raise FileFormatError(f"{p}: Segment{n}_Layer and Segment{n}_LabelValue must be integers") from exc
+        if not 0 <= layer < nlayers:
+            raise FileFormatError(f"{p}: Segment{n}_Layer is {layer} but the file has {nlayers} layer(s)")
+        color_text = g("Color", g("DefaultColor", "0.5 0.5 0.5"))
+        try:
+            color = tuple(float(v) for v in str(color_text).split())
+            if len(color) != 3:
+                raise ValueError
+        except ValueError as exc:
+            raise FileFormatError(f"{p}: Segment{n}_Color must be three numbers, got {color_text!r}") from exc
+        ext = g("Extent")
+        extent = Extent.from_slicer(_ints(ext, 6, f"Segment{n}_Extent", p)) if ext is not None else None
+        metas.append(dict(id=sid, name=str(g("Name", sid)), color=color, layer=layer, value=value, extent=extent,
+                          name_auto=str(g("NameAutoGenerated", "1")).strip() == "1",
+                          color_auto=str(g("ColorAutoGenerated", "1")).strip() == "1",
+                          tags=_parse_tags(g("Tags", ""))))
+    # one bounding-box pass per layer, then each segment's mask over its own box on the device
+    blank = layers.shape[:3] == (1, 1, 1) and all(m["extent"] is None or m["extent"].is_empty for m in metas)
+    masks: dict[int, Mask] = {}
+    for layer in range(nlayers):
+        members = [i for i, m in enumerate(metas) if m["layer"] == layer
+                   and (wanted is None or m["id"] in wanted or m["name"] in wanted)]
+        if not members or blank:
+            continue
+        arr = np.ascontiguousarray(layers[..., layer])
+        full = _placed(arr, geom, place)
+        boxes = label_bounding_boxes(full)
+        limited: dict[int, Extent] = {}
+        for i in members:  # the segment's file extent limits where its voxels are looked for
+            v, ext = metas[i]["value"], metas[i]["extent"]
+            box = boxes.get(v)
+            if box is not None and ext is not None:
+                box = box.intersect(Extent(ext.k0 + place[0], ext.k1 + place[0], ext.j0 + place[1],
+                                           ext.j1 + place[1], ext.i0 + place[2], ext.i1 + place[2]))
+            if box is not None and not box.is_empty:
+                limited[v] = box.union(limited.get(v, Extent.empty()))
+        values = sorted({metas[i]["value"] for i in members})
+        split = split_labelmap(full, geom, b, values, limited)
+        for i in members:
+            masks[i] = split[metas[i]["value"]]
+    for i, m in enumerate(metas):
+        if wanted is not None and m["id"] not in wanted and m["name"] not in wanted:
+            continue
+        s = out.add_segment(masks.get(i, Mask.empty(geom, backend=b)), name=m["name"], segment_id=m["id"],
+                            color=m["color"], label_value=m["value"])
+        s.tags = m["tags"]
+        s.name_auto_generated = m["name_auto"]
+        s.color_auto_generated = m["color_auto"]
+    if wanted is not None:
+        found = {s.id for s in out} | {s.name for s in out}
+        missing = [w for w in wanted if w not in found]
+        if missing:
+            from ..errors import UnknownSegmentError
+
+            raise UnknownSegmentError(f"{p}: no segment {missing[0]!r} in the file")
+    return out
+
+
+def _placed(arr: np.ndarray, geom: ImageGeometry, place: tuple[int, int, int]) -> np.ndarray:
+    """The file array on the segmentation grid (a copy only if the file covers part of it)."""
+    if arr.shape == geom.shape and place == (0, 0, 0):
+        return arr
+    full = np.zeros(geom.shape, arr.dtype)
+    k, j, i = place
+    full[k:k + arr.shape[0], j:j + arr.shape[1], i:i + arr.shape[2]] = arr
+    return full
+
+
+# --- writing ------------------------------------------------------------------------------
+def _tags_text(tags: dict[str, str]) -> str:
+    for k, v in tags.items():
+        if "|" in k or "|" in v or ":" in k:
+            raise InvalidInputError(f"segment tag {k!r}: {v!r} contains '|' or a ':' in the key, which the "
+                                    ".seg.nrrd format cannot store")
+    return "".join(f"{k}:{v}|" for k, v in tags.items())
+
+
+def _params_text(params: dict[str, tuple[str, str]]) -> str:
+    for name, (value, desc) in params.items():
+        if any(c in s for s in (name, value, desc) for c in "&|"):
+            raise InvalidInputError(f"conversion parameter {name!r} contains '&' or '|', which .seg.nrrd cannot store")
+    return "".join(f"{n}|{v}|{d}&" for n, (v, d) in params.items())
+
+
+def write_seg_nrrd(seg: Segmentation, path: str | os.PathLike, *, compression_level: int = DEFAULT_GZIP_LEVEL,
+                   encoding: str = "gzip", crop_to_minimum_extent: bool = False) -> Path:
+    """Write ``seg`` as a ``.seg.nrrd`` (atomically).
+
+    The file covers the whole reference grid (Slicer's default), or with
+    ``crop_to_minimum_extent=True`` the union of the segments' effective extents.
+    ``encoding`` is ``gzip`` (level ``compression_level``) or ``raw``.
+    """
+    import nrrd
+
+    if encoding not in ("gzip", "raw"):
+        raise InvalidInputError(f"encoding must be 'gzip' or 'raw', got {encoding!r}")
+    if not 0 <= int(compression_level) <= 9:
+        raise InvalidInputError(f"gzip level must be 0..9, got {compression_level!r}")
+    geom = seg.geometry
+    if crop_to_minimum_extent:
+        extent = Extent.empty()
+        for s in seg:
+            extent = extent.union(s.mask.extent())
+    else:
+        extent = geom.extent
+    any_voxels = not extent.is_empty and any(s.mask.nbytes and s.mask.count() for s in seg)
+    if any_voxels:
+        layers, dtype = collapse_layers(seg, extent)
+        arrays = [layer_array(seg, lay) for lay in layers]
+        file_extent = extent
+    else:  # an empty segmentation is written as one blank voxel
+        layers, dtype = collapse_layers(seg, Extent(0, 1, 0, 1, 0, 1))
+        arrays = [np.zeros((1, 1, 1), dtype)]
+        file_extent = Extent(0, 1, 0, 1, 0, 1)
+    nk, nj, ni = file_extent.shape
+    origin = geom.ijk_to_world_points([file_extent.i0, file_extent.j0, file_extent.k0])
+    dirs = geom.ijk_to_world[:3, :3].T  # rows: the i, j, k axis vectors
+    if len(arrays) == 1:
+        data = arrays[0]
+        header = {"space directions": dirs, "kinds": ["domain"] * 3}
+    else:
+        data = np.stack(arrays, axis=-1)
+        header = {"space directions": np.vstack([np.full((1, 3), np.nan), dirs]),
+                  "kinds": ["list", "domain", "domain", "domain"]}
+    header.update({"space": "left-posterior-superior", "encoding": encoding, "space origin": origin})
+    seg_of_layer = {}
+    for li, lay in enumerate(layers):
+        for s, v in lay.members:
+            seg_of_layer[s.id] = (li, v)
+    full_ext = f"0 {ni - 1} 0 {nj - 1} 0 {nk - 1}"
+    for n, s in enumerate(seg):
+        layer, value = seg_of_layer[s.id]
+        empty = not any_voxels or s.mask.nbytes == 0 or s.mask.count() == 0
+        header[f"Segment{n}_Color"] = " ".join(f"{c:g}" for c in s.color)
+        header[f"Segment{n}_ColorAutoGenerated"] = str(int(s.color_auto_generated))
+        header[f"Segment{n}_Extent"] = "0 -1 0 -1 0 -1" if empty else full_ext
+        header[f"Segment{n}_ID"] = s.id
+        header[f"Segment{n}_LabelValue"] = str(value)
+        header[f"Segment{n}_Layer"] = str(layer)
+        header[f"Segment{n}_Name"] = s.name
+        header[f"Segment{n}_NameAutoGenerated"] = str(int(s.name_auto_generated))
+        header[f"Segment{n}_Tags"] = _tags_text(s.tags)
+    params = dict(seg.conversion_parameters)
+    value, desc = params.get("Reference image geometry", ("", ""))
+    params["Reference image geometry"] = (serialize_geometry(geom), desc)
+    for k, v in seg.extra_fields.items():
+        header.setdefault(k, v)
+    header["Segmentation_ContainedRepresentationNames"] = "".join(f"{n}|" for n in seg.contained_representations)
+    header["Segmentation_ConversionParameters"] = _params_text(dict(sorted(params.items())))
+    header["Segmentation_MasterRepresentation"] = seg.source_representation
+    header["Segmentation_ReferenceImageExtentOffset"] = f"{file_extent.i0} {file_extent.j0} {file_extent.k0}"
+    p = Path(path)
+    with atomic_path(p, suffix=".nrrd") as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        nrrd.write(str(tmp), np.ascontiguousarray(data), header, index_order="C",
+                   compression_level=int(compression_level) if encoding == "gzip" else 9)
+    return p
