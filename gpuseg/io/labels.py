@@ -161,10 +161,12 @@ def read_label_table(path: str | os.PathLike) -> LabelTable:
                     table.colors[v] = _color01([float(x) for x in parts[2:5]], scale255=True)
     except (ValueError, KeyError, IndexError, TypeError) as exc:
         raise FileFormatError(f"{p}: not a label table ({type(exc).__name__}: {exc})") from exc
+    if any(v < 0 for v in table.names):
+        raise FileFormatError(f"{p}: label values must not be negative")
+    table.names.pop(0, None)  # background
+    table.colors.pop(0, None)
     if not table.names:
         raise FileFormatError(f"{p}: the label table lists no labels")
-    if any(v <= 0 for v in table.names):
-        raise FileFormatError(f"{p}: label values must be positive")
     return table
 
 

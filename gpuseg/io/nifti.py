@@ -137,7 +137,7 @@ def write_nifti_segmentation(seg: Segmentation, path: str | os.PathLike, *, over
     data, names = merged_labelmap(seg, overlap=overlap)
     p = Path(path)
     _save(p, data, seg.geometry)
-    if sidecar:
+    if sidecar and names:
         table = {str(v): {"name": n, "color": list(seg[i].color)} for i, (v, n) in enumerate(names.items())}
         with atomic_path(sidecar_path(p)) as tmp:
             tmp.write_text(json.dumps(table, indent=1))
