@@ -109,3 +109,39 @@ def test_demo_small(tmp_path):
     assert summary["bone_dice_vs_truth"] > 0.95
     for p in summary["outputs"].values():
         assert (tmp_path / "d" / p.split("/")[-1]).exists()
+
+
+def test_info_convert_stats_effects(tmp_path, capsys):
+    seg_nii = shared_file("totalseg", "example_seg.nii.gz")
+    classes = shared_file("totalseg", "total_classes.json")
+    ct = shared_file("totalseg", "example_ct_sm.nii.gz")
+    out = tmp_path / "ts.seg.nrrd"
+    assert main(["convert", str(seg_nii), str(out), "--labels", str(classes), "--reference", str(ct)]) == 0
+    capsys.readouterr()
+    assert main(["info", str(out), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert len(info["segments"]) == 41 and info["layers"] == 1
+    liver = next(r for r in info["segments"] if r["name"] == "liver")
+    lab = np.asarray(nib.load(str(seg_nii)).dataobj)
+    assert liver["voxels"] == int((lab == 5).sum()) and liver["label"] == 5
+    assert main(["stats", str(out), "--image", str(ct), "--segment", "liver", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    ctv = np.asarray(nib.load(str(ct)).dataobj)
+    assert rows[0]["mean"] == pytest.approx(float(ctv[lab == 5].mean()))
+    grown = tmp_path / "grown.h5"
+    assert main(["margin", str(out), "--segment", "liver", "--mm", "3", "-o", str(grown)]) == 0
+    import gpuseg
+
+    a, b = gpuseg.read_segmentation(out, segments=["liver"]), gpuseg.read_segmentation(grown, segments=["liver"])
+    assert b[0].mask.count() > a[0].mask.count()
+    assert gpuseg.margin(a[0].mask, 3).equals(b[0].mask.to(a[0].mask.backend))
+
+
+def test_convert_errors(tmp_path):
+    seg_nii = shared_file("totalseg", "example_seg.nii.gz")
+    res = run_cli("convert", str(seg_nii), str(tmp_path / "x.seg.nrrd"), "--reference",
+                  str(shared_file("totalseg", "example_ct.nii.gz")))
+    assert res.returncode == 2 and "different grids" in res.stderr and "Traceback" not in res.stderr
+    res = run_cli("margin", str(seg_nii), "--segment", "no such organ", "--mm", "2", "-o", str(tmp_path / "y.h5"))
+    assert res.returncode == 2 and "no segment with id or name 'no such organ'" in res.stderr
+    assert not (tmp_path / "y.h5").exists()

@@ -17,6 +17,8 @@ from ..errors import GpusegError
 
 COMMAND_MODULES = [
     "gpuseg.cli.core",
+    "gpuseg.cli.io",
+    "gpuseg.cli.effects",
 ]
 
 

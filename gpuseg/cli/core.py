@@ -15,11 +15,14 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_backends)
 
-    p = sub.add_parser("threshold", help="threshold an image into a mask (labelmap value 1)")
+    p = sub.add_parser("threshold", help="threshold an image into a segment (a .seg.nrrd/.h5 segmentation, "
+                                         "or a labelmap of value 1)")
     p.add_argument("image", help="input volume (.nii, .nii.gz, .nrrd)")
     p.add_argument("--min", dest="lo", type=float, required=True, help="lower bound (inclusive)")
     p.add_argument("--max", dest="hi", type=float, required=True, help="upper bound (inclusive)")
-    p.add_argument("-o", "--output", required=True, help="output labelmap (.nii.gz or .nrrd)")
+    p.add_argument("-o", "--output", required=True,
+                   help="output: .seg.nrrd or .h5 (a segmentation), or .nii.gz/.nrrd (a labelmap of value 1)")
+    p.add_argument("--name", default="threshold", help="segment name in a segmentation output")
     p.add_argument("--json", action="store_true", help="print a JSON summary")
     add_backend_arg(p)
     p.set_defaults(func=cmd_threshold)
@@ -61,7 +64,15 @@ def cmd_threshold(args: argparse.Namespace) -> int:
     mask = threshold(img, args.lo, args.hi)
     n = mask.count()
     t2 = time.perf_counter()
-    out = write_labelmap(args.output, mask.to_numpy().astype("uint8"), img.geometry)
+    name = str(args.output).lower()
+    if name.endswith((".seg.nrrd", ".h5")):
+        from .. import Segmentation, write_segmentation
+
+        seg = Segmentation(img.geometry, backend=img.backend)
+        seg.add_segment(mask.shrink_(), name=args.name, color=(0.9, 0.85, 0.4))
+        out = write_segmentation(seg, args.output)
+    else:
+        out = write_labelmap(args.output, mask.to_numpy().astype("uint8"), img.geometry)
     t3 = time.perf_counter()
     summary = {"input": str(args.image), "output": str(out), "backend": img.backend.name,
                "shape_kji": list(img.shape), "range": [args.lo, args.hi], "voxels": n,

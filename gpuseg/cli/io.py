@@ -1,0 +1,86 @@
+"""Segmentation file subcommands: info and convert."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from . import add_backend_arg, print_json
+
+
+def register(sub) -> None:
+    p = sub.add_parser("info", help="geometry, layers and segment table of a segmentation file")
+    p.add_argument("segmentation", help=".seg.nrrd, .nrrd, .nii, .nii.gz or .h5")
+    p.add_argument("--labels", help="label table (JSON, CSV or Slicer color table) for labelmap inputs")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    add_backend_arg(p)
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("convert", help="convert a segmentation between formats (chosen by extension)")
+    p.add_argument("input", help=".seg.nrrd, .nrrd, .nii, .nii.gz or .h5")
+    p.add_argument("output", help=".seg.nrrd, .nii.gz (multilabel), a folder (one .nii.gz per segment) or .h5")
+    p.add_argument("--labels", help="label table naming the labels of a labelmap input")
+    p.add_argument("--reference", help="image whose grid the segmentation must match (checked, not resampled)")
+    p.add_argument("--overlap", choices=["later", "earlier", "error"], default="later",
+                   help="multilabel NIfTI output: which segment wins where segments overlap (default later)")
+    add_backend_arg(p)
+    p.set_defaults(func=cmd_convert)
+
+
+def describe(seg) -> dict:
+    """A JSON-able description of a segmentation: geometry, layers and a segment table."""
+    from ..io.labels import collapse_layers
+
+    g = seg.geometry
+    layers, dtype = collapse_layers(seg, g.extent) if len(seg) else ([], None)
+    where = {s.id: (li, v) for li, lay in enumerate(layers) for s, v in lay.members}
+    rows = []
+    for s in seg:
+        ext = s.mask.extent()
+        li, v = where.get(s.id, (None, None))
+        rows.append({"id": s.id, "name": s.name, "color": [round(c, 6) for c in s.color], "layer": li,
+                     "label": v, "voxels": s.mask.count(), "extent_ijk": list(ext.to_slicer()),
+                     "visible": s.visible, "terminology": s.terminology})
+    return {"geometry": g.to_dict(), "segments": rows, "layers": len(layers),
+            "label_type": str(dtype) if dtype is not None else None,
+            "resident_bytes": seg.nbytes, "backend": seg.backend.name,
+            "conversion_parameters": {k: v for k, (v, _) in seg.conversion_parameters.items()}}
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from .. import read_segmentation
+
+    seg = read_segmentation(args.segmentation, backend=args.backend, labels=args.labels)
+    info = describe(seg)
+    if args.json:
+        print_json(info)
+        return 0
+    g = seg.geometry
+    print(f"{args.segmentation}")
+    print(f"  grid      {g.shape[2]} x {g.shape[1]} x {g.shape[0]} (i x j x k), spacing "
+          f"{' x '.join(f'{v:g}' for v in g.spacing)} mm, origin ({', '.join(f'{v:g}' for v in g.origin)}) LPS")
+    print(f"  segments  {len(seg)} in {info['layers']} layer(s) when saved as .seg.nrrd; "
+          f"{info['resident_bytes'] / 2**20:.2f} MiB resident")
+    print(f"  {'#':>3}  {'id':<24} {'name':<28} {'color':<20} {'layer/label':>11} {'voxels':>10}  extent (i0 i1 j0 j1 k0 k1)")
+    for n, r in enumerate(info["segments"]):
+        color = " ".join(f"{c:.3f}" for c in r["color"])
+        ll = f"{r['layer']}/{r['label']}" if r["layer"] is not None else "-"
+        ext = " ".join(str(v) for v in r["extent_ijk"])
+        print(f"  {n:>3}  {r['id'][:24]:<24} {r['name'][:28]:<28} {color:<20} {ll:>11} {r['voxels']:>10}  {ext}")
+    return 0
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from .. import read_segmentation, write_segmentation
+    from ..io.images import read_image_array
+    from ..io.segmentation_io import segmentation_format
+
+    t0 = time.perf_counter()
+    seg = read_segmentation(args.input, backend=args.backend, labels=args.labels)
+    if args.reference:
+        _, ref = read_image_array(args.reference)
+        seg.geometry.check_same_grid(ref, "segmentation and reference image")
+    options = {"overlap": args.overlap} if segmentation_format(args.output, for_writing=True) == "nifti" else {}
+    out = write_segmentation(seg, args.output, **options)
+    print(f"wrote {out}: {len(seg)} segments in {time.perf_counter() - t0:.2f} s")
+    return 0
