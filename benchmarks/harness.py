@@ -77,7 +77,7 @@ def backends(names: str):
 
 def finish(name: str, results: list[Result], baseline: dict[str, str], vol, extra_meta: dict | None = None) -> None:
     """Print the table and write the JSON and the plot."""
-    print(f"\n{vol.source}, {vol.image.shape}, spacing {tuple(round(s, 3) for s in vol.spacing_ijk)} mm, "
+    print(f"\n{vol.source}, {vol.labels.shape}, spacing {tuple(round(s, 3) for s in vol.spacing_ijk)} mm, "
           f"{machine()}\n")
     print(table(results, baseline))
     path, png = save(name, results, baseline, {"volume": vol.name, "source": vol.source, **(extra_meta or {})})

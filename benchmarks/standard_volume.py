@@ -37,7 +37,7 @@ class Volume:
     def geometry(self):
         from gpuseg import ImageGeometry
 
-        return ImageGeometry(self.image.shape, spacing=self.spacing_ijk)
+        return ImageGeometry(self.labels.shape, spacing=self.spacing_ijk)
 
 
 def _resample(shape, use_shared: bool = True) -> Volume:

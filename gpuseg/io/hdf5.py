@@ -4,12 +4,15 @@ The packed words of each segment are stored as they are held on the device, over
 segment's own box, so saving and loading involve no packing, no layers and no label
 searches. Layout (version 1)::
 
-    /                      attrs: gpuseg_format="segmentation", version=1, shape_kji, ijk_to_lps (4x4),
-                                  source_representation, contained_representations, conversion_parameters,
-                                  extra_fields (JSON text)
-    /segments/<nnnn>       one group per segment, in order; attrs: id, name, color, name_auto_generated,
-                                  color_auto_generated, tags (JSON), visible, label_value, box (k0 j0 w0 nk nj nw)
-    /segments/<nnnn>/words uint32 (nk, nj, nw), chunked and compressed (absent for an empty segment)
+    /              attrs: gpuseg_format="segmentation", version=1, shape_kji, ijk_to_lps (4x4),
+                          source_representation, contained_representations, conversion_parameters,
+                          extra_fields, and segments: a JSON list, in order, of {id, name, color,
+                          name_auto_generated, color_auto_generated, tags, visible, label_value,
+                          box: [k0, j0, w0, nk, nj, nw], words: dataset name or null}
+    /words/<nnnn>  uint32 (nk, nj, nw) per non-empty segment, chunked and compressed
+
+All metadata sits in one attribute (reading 117 segments' attributes one by one costs more than
+their words).
 
 One segment can be loaded without reading the others (``segments=``).
 """
@@ -56,22 +59,20 @@ def write_h5(seg: Segmentation, path: str | os.PathLike, *, compression: str | N
             f.attrs["contained_representations"] = json.dumps(seg.contained_representations)
             f.attrs["conversion_parameters"] = json.dumps(seg.conversion_parameters)
             f.attrs["extra_fields"] = json.dumps(seg.extra_fields)
-            grp = f.create_group("segments")
+            grp = f.create_group("words")
+            table = []
             for n, s in enumerate(seg):
-                sg = grp.create_group(f"{n:04d}")
-                sg.attrs["id"] = s.id
-                sg.attrs["name"] = s.name
-                sg.attrs["color"] = np.asarray(s.color, np.float64)
-                sg.attrs["name_auto_generated"] = bool(s.name_auto_generated)
-                sg.attrs["color_auto_generated"] = bool(s.color_auto_generated)
-                sg.attrs["tags"] = json.dumps(s.tags)
-                sg.attrs["visible"] = bool(s.visible)
-                sg.attrs["label_value"] = int(s.label_value)
-                sg.attrs["box"] = np.asarray(s.mask.box, np.int64)
+                name = None
                 if s.mask.nbytes:
-                    words = s.mask.words_numpy()
-                    sg.create_dataset("words", data=words, compression=compression,
-                                      chunks=True if compression else None)
+                    name = f"{n:04d}"
+                    grp.create_dataset(name, data=s.mask.words_numpy(), compression=compression,
+                                       chunks=True if compression else None)
+                table.append({"id": s.id, "name": s.name, "color": list(s.color),
+                              "name_auto_generated": bool(s.name_auto_generated),
+                              "color_auto_generated": bool(s.color_auto_generated), "tags": s.tags,
+                              "visible": bool(s.visible), "label_value": int(s.label_value),
+                              "box": [int(v) for v in s.mask.box], "words": name})
+            f.attrs["segments"] = json.dumps(table)
     return p
 
 
@@ -105,19 +106,18 @@ def read_h5(path: str | os.PathLike, *, backend: str | Backend | None = None,
             wanted = set(segments) if segments is not None else None
             found = set()
             nw_grid = (shape[2] + 31) // 32
-            for key in sorted(f["segments"]):
-                sg = f["segments"][key]
-                sid, name = str(sg.attrs["id"]), str(sg.attrs["name"])
+            for meta in json.loads(f.attrs["segments"]):
+                sid, name = str(meta["id"]), str(meta["name"])
                 if wanted is not None and sid not in wanted and name not in wanted:
                     continue
                 found |= {sid, name}
-                box = tuple(int(v) for v in sg.attrs["box"])
+                box = tuple(int(v) for v in meta["box"])
                 k0, j0, w0, nk, nj, nw = box
-                if "words" in sg:
+                if meta["words"] is not None:
                     if (k0 < 0 or j0 < 0 or w0 < 0 or k0 + nk > shape[0] or j0 + nj > shape[1]
                             or w0 + nw > nw_grid):
                         raise FileFormatError(f"{p}: segment {name!r} box {box} lies outside the grid {shape}")
-                    words = np.asarray(sg["words"])
+                    words = np.asarray(f["words"][meta["words"]])
                     if words.shape != (nk, nj, nw) or words.dtype != np.uint32:
                         raise FileFormatError(f"{p}: segment {name!r} words have shape {words.shape} "
                                               f"{words.dtype}, expected {(nk, nj, nw)} uint32")
@@ -126,13 +126,13 @@ def read_h5(path: str | os.PathLike, *, backend: str | Backend | None = None,
                     mask = Mask(geom, b, b.asarray(words, what=f"segment {name!r}"), box)
                 else:
                     mask = Mask.empty(geom, backend=b)
-                s = seg.add_segment(mask, name=name, segment_id=sid, color=tuple(sg.attrs["color"]),
-                                    visible=bool(sg.attrs["visible"]), label_value=int(sg.attrs["label_value"]))
+                s = seg.add_segment(mask, name=name, segment_id=sid, color=tuple(meta["color"]),
+                                    visible=bool(meta["visible"]), label_value=int(meta["label_value"]))
                 if s.id != sid:
                     raise FileFormatError(f"{p}: segment id {sid!r} occurs twice")
-                s.tags = dict(json.loads(sg.attrs["tags"]))
-                s.name_auto_generated = bool(sg.attrs["name_auto_generated"])
-                s.color_auto_generated = bool(sg.attrs["color_auto_generated"])
+                s.tags = dict(meta["tags"])
+                s.name_auto_generated = bool(meta["name_auto_generated"])
+                s.color_auto_generated = bool(meta["color_auto_generated"])
         except (KeyError, ValueError, TypeError) as exc:
             raise FileFormatError(f"{p}: corrupt gpuseg segmentation file ({type(exc).__name__}: {exc})") from exc
     if wanted is not None:
