@@ -1,8 +1,10 @@
 """``gpuseg demo``: the main job on a generated CT phantom.
 
-It generates the phantom, thresholds bone on every usable backend (timing the first call,
-which compiles kernels, apart from the steady state), checks that the backends agree bit for
-bit, and writes the results and a picture to a folder.
+It generates the phantom, and on every usable backend thresholds bone (timing the first call,
+which compiles kernels, apart from the steady state), grows it by a 3 mm margin, splits the
+phantom's label map into named segments and computes their statistics; it checks that the
+backends agree bit for bit, then writes the segmentation (.seg.nrrd for 3D Slicer, and .h5),
+the statistics as CSV and an overview picture to a folder.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import numpy as np
 from .backends import available_backends, get_backend
 from .errors import GpusegError, InvalidInputError
 from .image import Image
+from .ops.morphology import margin
+from .ops.stats import statistics
 from .ops.threshold import threshold
 from .phantom import PHANTOM_LABELS, make_phantom
 
@@ -94,7 +98,6 @@ def run_demo(shape: tuple[int, int, int] = (400, 512, 512), outdir: Path = Path(
     """Run the demo and return a summary (also written to ``outdir/summary.json``)."""
     from tqdm import tqdm
 
-    from .io.images import write_labelmap
 
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
@@ -110,44 +113,74 @@ def run_demo(shape: tuple[int, int, int] = (400, 512, 512), outdir: Path = Path(
 
     summary: dict = {"shape_kji": list(shape), "spacing_ijk": list(ph.geometry.spacing),
                      "phantom_seconds": t_phantom, "bone_range_hu": list(BONE), "backends": {}}
-    reference_words = None
-    bone_mask = None
+    from .io.labels import LabelTable, segmentation_from_labelmap
+
+    table = LabelTable(names={v: n for v, (n, _, _) in PHANTOM_LABELS.items()},
+                       colors={v: c for v, (_, _, c) in PHANTOM_LABELS.items()})
+    reference = None
+    seg = None
     for b in tqdm(chosen, desc="backends", disable=not progress, leave=False):
+        row: dict = {"device": b.device_name}
         t = time.perf_counter()
         img = Image.from_numpy(ph.image, ph.geometry, backend=b)
         b.synchronize()
-        t_upload = time.perf_counter() - t
-        t_first, _ = _best_of(lambda: threshold(img, *BONE), 1, b.synchronize)
-        t_steady, m = _best_of(lambda: threshold(img, *BONE), 3, b.synchronize)
-        n = m.count()
-        words = m.words_numpy()
-        identical = None if reference_words is None else bool(np.array_equal(words, reference_words))
-        if reference_words is None:
-            reference_words, bone_mask = words, m
-        summary["backends"][b.name] = {"device": b.device_name, "upload_s": t_upload, "first_call_s": t_first,
-                                       "threshold_s": t_steady, "bone_voxels": n,
-                                       "identical_to_first_backend": identical}
-        same = "" if identical is None else ("  identical to " + chosen[0].name if identical else "  DIFFERENT!")
-        log(f"  {b.name:<7} threshold bone: {t_steady * 1000:7.1f} ms steady, first call {t_first * 1000:.0f} ms "
-            f"(compile), upload {t_upload * 1000:.0f} ms; {n} voxels{same}")
+        row["upload_s"] = time.perf_counter() - t
+        row["first_call_s"], _ = _best_of(lambda: threshold(img, *BONE), 1, b.synchronize)
+        row["threshold_s"], bone = _best_of(lambda: threshold(img, *BONE), 3, b.synchronize)
+        row["bone_voxels"] = bone.count()
+        _, margin_mask = _best_of(lambda: margin(bone, 3.0), 1, b.synchronize)  # compile
+        row["margin_3mm_s"], margin_mask = _best_of(lambda: margin(bone, 3.0), 2, b.synchronize)
+        t = time.perf_counter()
+        s = segmentation_from_labelmap(ph.labels, ph.geometry, backend=b, table=table)
+        s.add_segment(bone.shrink_(), name="bone (threshold 200..3000 HU)", color=(1.0, 0.85, 0.2))
+        row["segments_from_labels_s"] = time.perf_counter() - t
+        statistics(s, img)  # compile
+        row["statistics_s"], stats = _best_of(lambda: statistics(s, img), 2, b.synchronize)
+        words = [bone.words_numpy(), margin_mask.words_numpy()]
+        means = [r["mean"] for r in stats]
+        if reference is None:
+            reference, seg, stats_rows = (words, means), s, stats
+            row["identical_to_first_backend"] = None
+        else:
+            row["identical_to_first_backend"] = bool(
+                all(np.array_equal(x, y) for x, y in zip(words, reference[0])) and means == reference[1])
+        summary["backends"][b.name] = row
+        same = "" if row["identical_to_first_backend"] is None else (
+            "  identical to " + chosen[0].name if row["identical_to_first_backend"] else "  DIFFERENT!")
+        log(f"  {b.name:<7} threshold bone {row['threshold_s'] * 1e3:6.1f} ms (first call {row['first_call_s'] * 1e3:.0f} ms), "
+            f"margin 3 mm {row['margin_3mm_s'] * 1e3:.0f} ms, statistics of {len(s)} segments "
+            f"{row['statistics_s'] * 1e3:.0f} ms{same}")
         del img
 
     # outputs
-    assert bone_mask is not None
-    bone = bone_mask.to_numpy()
+    assert seg is not None
+    from .io.segmentation_io import write_segmentation
+
     t = time.perf_counter()
-    out_bone = write_labelmap(outdir / "bone.nrrd", bone.astype(np.uint8), ph.geometry)
-    out_truth = write_labelmap(outdir / "phantom_labels.nrrd", ph.labels, ph.geometry)
-    summary["outputs"] = {"bone_labelmap": str(out_bone), "phantom_labels": str(out_truth)}
+    bone_seg = seg.segment(len(seg) - 1)
+    bone = bone_seg.mask.to_numpy()
+    out_seg = write_segmentation(seg, outdir / "phantom.seg.nrrd")
+    out_h5 = write_segmentation(seg, outdir / "phantom.h5")
+    summary["outputs"] = {"segmentation_seg_nrrd": str(out_seg), "segmentation_h5": str(out_h5)}
+    with open(outdir / "statistics.csv", "w") as f:
+        keys = ["segment", "voxel_count", "volume_cm3", "mean", "stdev", "median", "min", "max"]
+        f.write(",".join(keys) + "\n")
+        for r in stats_rows:
+            f.write(",".join("" if r.get(k) is None else (f"{r[k]:.4f}" if isinstance(r[k], float) else str(r[k]))
+                             for k in keys) + "\n")
+    summary["outputs"]["statistics_csv"] = str(outdir / "statistics.csv")
     truth_bone = np.isin(ph.labels, [9, 11, 12])
     inter = int(np.count_nonzero(bone & truth_bone))
     dice = 2 * inter / max(1, int(bone.sum()) + int(truth_bone.sum()))
     summary["bone_dice_vs_truth"] = dice
-    png = save_overview_png(outdir / "overview.png", ph.image, {"bone (threshold)": (bone, (1.0, 0.85, 0.2))},
-                            ph.geometry.spacing_kji, f"gpuseg demo: bone = HU in [{BONE[0]:g}, {BONE[1]:g}]")
+    overlays = {n: (ph.labels == v, c) for v, (n, _, c) in PHANTOM_LABELS.items() if v not in (1, 2)}
+    overlays["bone (threshold)"] = (bone, (1.0, 0.85, 0.2))
+    png = save_overview_png(outdir / "overview.png", ph.image, overlays, ph.geometry.spacing_kji,
+                            f"gpuseg demo: phantom anatomy and bone = HU in [{BONE[0]:g}, {BONE[1]:g}]")
     if png is not None:
         summary["outputs"]["overview_png"] = str(png)
-    log(f"  bone vs phantom truth: Dice {dice:.3f}; wrote {outdir} in {time.perf_counter() - t:.1f} s")
+    log(f"  bone vs phantom truth: Dice {dice:.3f}; wrote {len(seg)} segments to {out_seg.name} and "
+        f"{out_h5.name}, statistics.csv and overview.png in {outdir} ({time.perf_counter() - t:.1f} s)")
     summary["labels"] = {str(v): n for v, (n, _, _) in PHANTOM_LABELS.items()}
     with open(outdir / "summary.json", "w") as f:
         json.dump(summary, f, indent=2)

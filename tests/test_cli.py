@@ -109,6 +109,14 @@ def test_demo_small(tmp_path):
     assert summary["bone_dice_vs_truth"] > 0.95
     for p in summary["outputs"].values():
         assert (tmp_path / "d" / p.split("/")[-1]).exists()
+    import gpuseg
+    import slicerio
+
+    info = slicerio.read_segmentation(str(tmp_path / "d" / "phantom.seg.nrrd"))
+    names = [s["name"] for s in info["segments"]]
+    assert "liver" in names and names[-1].startswith("bone")
+    seg = gpuseg.read_segmentation(tmp_path / "d" / "phantom.h5")
+    assert [s.name for s in seg] == names
 
 
 def test_info_convert_stats_effects(tmp_path, capsys):
