@@ -31,6 +31,11 @@ def write_series(folder, volume, *, spacing=(0.7, 0.8), dz=2.5, origin=(-100.0, 
         ds.SeriesInstanceUID = series_uid
         ds.StudyInstanceUID = "1.2.3"
         ds.Modality = "CT"
+        ds.PatientID, ds.PatientName, ds.PatientBirthDate, ds.PatientSex = "P1", "Phantom^Test", "19700101", "O"
+        ds.StudyDate, ds.StudyTime, ds.StudyID, ds.AccessionNumber = "20260101", "120000", "1", "A1"
+        ds.ReferringPhysicianName = ""
+        ds.SeriesNumber, ds.InstanceNumber = 1, k + 1
+        ds.FrameOfReferenceUID = "1.2.3.4"
         pos = np.array(origin) + (positions[k] if positions is not None else k * dz) * normal
         ds.ImagePositionPatient = [f"{v:.6f}" for v in pos]
         ds.ImageOrientationPatient = [f"{v:.6f}" for v in orientation]
@@ -96,3 +101,40 @@ def test_mixed_series_gap_and_orientation_errors(tmp_path, rng):
     (tmp_path / "empty" / "notes.txt").write_text("not dicom")
     with pytest.raises(FileFormatError, match="no DICOM image slices"):
         gpuseg.read_image(tmp_path / "empty")
+
+
+def test_dicom_seg_round_trip(tmp_path, rng):
+    pytest.importorskip("highdicom")
+    from gpuseg import Mask, Segmentation
+
+    vol = rng.integers(0, 2000, (5, 16, 20)).astype(np.uint16)
+    write_series(tmp_path / "ct", vol, orientation=(1, 0, 0, 0, 1, 0))
+    img = gpuseg.read_image(tmp_path / "ct", backend="cpu")
+    seg = Segmentation(img.geometry, backend="cpu")
+    a = np.zeros(img.shape, bool)
+    a[1:4, 2:10, 3:15] = True
+    b = np.zeros(img.shape, bool)
+    b[2:5, 5:14, 10:19] = True  # overlaps a
+    liver = ("Segmentation category and type - 3D Slicer General Anatomy list~SCT^123037004^Anatomical Structure~"
+             "SCT^10200004^Liver~^^~Anatomic codes - DICOM master list~^^~^^")
+    seg.add_segment(Mask.from_numpy(a, img.geometry, backend="cpu"), name="liver", color=(0.8, 0.4, 0.3),
+                    tags={"TerminologyEntry": liver})
+    seg.add_segment(Mask.from_numpy(b, img.geometry, backend="cpu"), name="lesion")
+    out = tmp_path / "seg.dcm"
+    with pytest.raises(gpuseg.InvalidInputError, match="reference"):
+        gpuseg.write_segmentation(seg, out)
+    gpuseg.write_segmentation(seg, out, reference=tmp_path / "ct")
+    back = gpuseg.read_segmentation(out, backend="cpu", reference=img.geometry)
+    assert [s.name for s in back] == ["liver", "lesion"]
+    np.testing.assert_array_equal(back[0].mask.to_numpy(), a)
+    np.testing.assert_array_equal(back[1].mask.to_numpy(), b)
+    assert "SCT^10200004^Liver" in back[0].terminology
+    np.testing.assert_allclose(back[0].color, (0.8, 0.4, 0.3), atol=0.02)
+    own = gpuseg.read_segmentation(out, backend="cpu")  # on the SEG's own grid (slices with frames)
+    assert own[0].mask.count() == a.sum()
+    np.testing.assert_allclose(own.geometry.spacing, img.geometry.spacing, atol=1e-4)
+    other = Segmentation(gpuseg.ImageGeometry((5, 16, 21)), backend="cpu")
+    other.add_segment(name="x")
+    with pytest.raises(gpuseg.GeometryMismatchError):
+        gpuseg.write_segmentation(other, tmp_path / "bad.dcm", reference=tmp_path / "ct")
+    assert not (tmp_path / "bad.dcm").exists()

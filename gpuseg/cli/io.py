@@ -20,7 +20,8 @@ def register(sub) -> None:
     p.add_argument("input", help=".seg.nrrd, .nrrd, .nii, .nii.gz or .h5")
     p.add_argument("output", help=".seg.nrrd, .nii.gz (multilabel), a folder (one .nii.gz per segment) or .h5")
     p.add_argument("--labels", help="label table naming the labels of a labelmap input")
-    p.add_argument("--reference", help="image whose grid the segmentation must match (checked, not resampled)")
+    p.add_argument("--reference", help="image (or DICOM folder) whose grid the segmentation must match (checked, "
+                                       "not resampled); for a .dcm (DICOM SEG) output, the DICOM series it refers to")
     p.add_argument("--overlap", choices=["later", "earlier", "error"], default="later",
                    help="multilabel NIfTI output: which segment wins where segments overlap (default later)")
     add_backend_arg(p)
@@ -76,11 +77,16 @@ def cmd_convert(args: argparse.Namespace) -> int:
     from ..io.segmentation_io import segmentation_format
 
     t0 = time.perf_counter()
-    seg = read_segmentation(args.input, backend=args.backend, labels=args.labels)
-    if args.reference:
-        _, ref = read_image_array(args.reference)
+    ref = read_image_array(args.reference)[1] if args.reference else None
+    in_fmt = segmentation_format(args.input)
+    seg = read_segmentation(args.input, backend=args.backend, labels=args.labels,
+                            reference=ref if in_fmt == "dicom-seg" else None)
+    if ref is not None:
         seg.geometry.check_same_grid(ref, "segmentation and reference image")
-    options = {"overlap": args.overlap} if segmentation_format(args.output, for_writing=True) == "nifti" else {}
+    out_fmt = segmentation_format(args.output, for_writing=True)
+    options = {"overlap": args.overlap} if out_fmt == "nifti" else {}
+    if out_fmt == "dicom-seg":
+        options["reference"] = args.reference
     out = write_segmentation(seg, args.output, **options)
     print(f"wrote {out}: {len(seg)} segments in {time.perf_counter() - t0:.2f} s")
     return 0

@@ -17,7 +17,7 @@ import numpy as np
 from ..errors import FileFormatError
 from ..geometry import ImageGeometry
 
-__all__ = ["read_dicom_series"]
+__all__ = ["read_dicom_series", "load_dicom_series"]
 
 #: Relative tolerance on slice spacing before a series counts as having a gap.
 GAP_TOLERANCE = 0.05
@@ -43,6 +43,12 @@ def _load(folder: Path):
 
 def read_dicom_series(folder: str | os.PathLike, *, series_uid: str | None = None) -> tuple[np.ndarray, ImageGeometry]:
     """Read one image series from ``folder`` into a ``(k, j, i)`` array and its LPS geometry."""
+    data, geom, _ = load_dicom_series(folder, series_uid=series_uid)
+    return data, geom
+
+
+def load_dicom_series(folder: str | os.PathLike, *, series_uid: str | None = None, pixels: bool = True):
+    """``(array, geometry, datasets)``: the series and its pydicom datasets in k order."""
     path = Path(folder)
     if not path.is_dir():
         raise FileFormatError(f"{path}: not a folder of DICOM files")
@@ -99,6 +105,11 @@ def read_dicom_series(folder: str | os.PathLike, *, series_uid: str | None = Non
                                   "or inconsistent positions are not supported)")
     else:
         dz = float(getattr(first, "SliceThickness", 1.0) or 1.0)
+    datasets = [ds for _, ds in chosen]
+    geom = ImageGeometry((len(chosen), rows, cols), spacing=(spacing[1], spacing[0], dz), origin=pos[0],
+                         direction=np.column_stack([row_dir, col_dir, normal]))
+    if not pixels:
+        return None, geom, datasets
     out = np.empty((len(chosen), rows, cols), np.float64)
     integral = True
     for k, (f, ds) in enumerate(chosen):
@@ -114,6 +125,4 @@ def read_dicom_series(folder: str | os.PathLike, *, series_uid: str | None = Non
         data = out.astype(np.int64)
     else:
         data = out.astype(np.float32)
-    geom = ImageGeometry(data.shape, spacing=(spacing[1], spacing[0], dz), origin=pos[0],
-                         direction=np.column_stack([row_dir, col_dir, normal]))
-    return data, geom
+    return data, geom, datasets

@@ -22,7 +22,7 @@ def segmentation_format(path: str | os.PathLike, *, for_writing: bool = False) -
     if name.endswith((".h5", ".hdf5")):
         return "hdf5"
     if name.endswith(".dcm"):
-        raise FileFormatError(f"{path}: DICOM SEG is not supported yet (use .seg.nrrd, .nii.gz or .h5)")
+        return "dicom-seg"
     if for_writing and (str(path).endswith(os.sep) or Path(path).is_dir() or not Path(path).suffix):
         return "nifti-folder"
     raise FileFormatError(f"{path}: unknown segmentation format (expected .seg.nrrd, .nrrd, .nii, .nii.gz, "
@@ -33,8 +33,9 @@ def read_segmentation(path: str | os.PathLike, *, backend: str | Backend | None 
                       segments: Iterable[str] | None = None, labels: str | os.PathLike | None = None,
                       reference=None) -> Segmentation:
     """Read a segmentation: ``.seg.nrrd`` (Slicer), ``.nrrd``/``.nii``/``.nii.gz`` labelmaps (one
-    segment per label value; names from ``labels``, a label table) or ``.h5`` (gpuseg's own
-    format). ``segments`` reads only those segments (ids or names)."""
+    segment per label value; names from ``labels``, a label table), ``.h5`` (gpuseg's own
+    format) or ``.dcm`` (DICOM SEG; ``reference``, an ImageGeometry or Image, places it on a
+    grid). ``segments`` reads only those segments (ids or names)."""
     fmt = segmentation_format(path)
     if not Path(path).exists():
         raise FileFormatError(f"{path}: file not found")
@@ -49,6 +50,17 @@ def read_segmentation(path: str | os.PathLike, *, backend: str | Backend | None 
         from .nifti import read_nifti_segmentation
 
         return read_nifti_segmentation(path, backend=backend, labels=labels, segments=segments)
+    if fmt == "dicom-seg":
+        from .dicom_seg import read_dicom_seg
+
+        geom = reference.geometry if hasattr(reference, "geometry") else reference
+        seg = read_dicom_seg(path, backend=backend, reference=geom)
+        if segments is not None:
+            keep = set(segments)
+            for s in list(seg):
+                if s.id not in keep and s.name not in keep:
+                    seg.remove_segment(s.id)
+        return seg
     from .hdf5 import read_h5
 
     return read_h5(path, backend=backend, segments=segments)
@@ -69,7 +81,8 @@ def _apply_table(seg: Segmentation, labels) -> None:
 
 def write_segmentation(seg: Segmentation, path: str | os.PathLike, **options) -> Path:
     """Write a segmentation; the format follows the extension (see :func:`read_segmentation`).
-    A path without extension (or an existing folder) gets one NIfTI file per segment."""
+    A path without extension (or an existing folder) gets one NIfTI file per segment. A DICOM
+    SEG (``.dcm``) needs ``reference=`` the folder of the DICOM series it was drawn on."""
     if not isinstance(seg, Segmentation):
         from ..errors import InvalidInputError
 
@@ -87,6 +100,10 @@ def write_segmentation(seg: Segmentation, path: str | os.PathLike, **options) ->
         from .nifti import write_nifti_folder
 
         return write_nifti_folder(seg, path, **options)
+    if fmt == "dicom-seg":
+        from .dicom_seg import write_dicom_seg
+
+        return write_dicom_seg(seg, path, **options)
     from .hdf5 import write_h5
 
     return write_h5(seg, path, **options)
