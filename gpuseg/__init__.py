@@ -19,7 +19,9 @@ from .io import (read_image, read_label_table, read_segmentation, segmentation_f
                  write_segmentation)
 from .mask import Mask
 from .segmentation import Segment, Segmentation
-from .ops import (clear, copy, fill, hollow, intersect, invert, margin, segment_statistics, smooth, statistics, subtract, threshold,
+from .ops import (add_selected_island, clear, connected_components, copy, fill, hollow, intersect, invert,
+                  keep_largest_island, keep_selected_island, label, margin, remove_selected_island,
+                  remove_small_islands, segment_statistics, smooth, split_islands, statistics, subtract, threshold,
                   union, xor)
 
 __version__ = "0.1.0"
@@ -29,7 +31,9 @@ __all__ = [
     "get_backend", "available_backends",
     "read_image", "write_labelmap", "read_segmentation", "write_segmentation", "segmentation_from_labelmap",
     "read_label_table",
-    "threshold", "margin", "hollow", "smooth", "statistics", "segment_statistics", "union", "intersect", "subtract", "xor", "invert", "copy", "clear", "fill",
+    "threshold", "margin", "hollow", "smooth", "statistics", "connected_components", "label",
+    "keep_largest_island", "remove_small_islands", "split_islands", "keep_selected_island", "remove_selected_island",
+    "add_selected_island", "segment_statistics", "union", "intersect", "subtract", "xor", "invert", "copy", "clear", "fill",
     "GpusegError", "InvalidInputError", "UnsupportedDtypeError", "GeometryMismatchError",
     "OutOfBoundsError", "EmptyRangeError", "UnknownSegmentError", "DeviceMemoryError",
     "BackendUnavailableError", "FileFormatError",

@@ -1,5 +1,7 @@
 """Stateless operations on images and masks (scikit-image style)."""
 
+from .islands import (Islands, add_selected_island, connected_components, keep_largest_island, keep_selected_island,
+                      label, remove_selected_island, remove_small_islands, split_islands)
 from .logic import clear, copy, fill, intersect, invert, subtract, union, xor
 from .morphology import hollow, margin
 from .smoothing import smooth
@@ -7,4 +9,6 @@ from .stats import segment_statistics, statistics
 from .threshold import threshold, threshold_bounds
 
 __all__ = ["threshold", "threshold_bounds", "union", "intersect", "subtract", "xor", "invert", "copy",
-           "clear", "fill", "segment_statistics", "statistics", "margin", "hollow", "smooth"]
+           "clear", "fill", "segment_statistics", "statistics", "margin", "hollow", "smooth", "Islands",
+           "connected_components", "label", "keep_largest_island", "remove_small_islands", "split_islands",
+           "keep_selected_island", "remove_selected_island", "add_selected_island"]
