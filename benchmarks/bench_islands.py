@@ -1,0 +1,76 @@
+"""Connected components of bone on the standard volume: gpuseg vs cc3d, SimpleITK and SciPy.
+
+    python -m benchmarks.bench_islands [--size standard|KxJxI] [--phantom] [--connectivity 6]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+
+from benchmarks.harness import Result, backends, finish, measure
+from benchmarks.standard_volume import load
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--size", default="standard")
+    ap.add_argument("--phantom", action="store_true")
+    ap.add_argument("--connectivity", type=int, default=6, choices=[6, 26])
+    ap.add_argument("--backends", default="cpu,opencl")
+    args = ap.parse_args(argv)
+    size = args.size if args.size in ("standard", "wholebody") else tuple(int(v) for v in args.size.split("x"))
+    vol = load(size, force_phantom=args.phantom)
+    bone = (vol.image >= 200) & (vol.image <= 3000)
+    case = f"connected components ({args.connectivity}), bone, {vol.name}"
+    case2 = f"keep largest island ({args.connectivity}), bone, {vol.name}"
+    res: list[Result] = []
+    import gpuseg
+
+    ns = {}
+    for name, b in backends(args.backends):
+        m = gpuseg.Mask.from_numpy(bone, vol.geometry, backend=b)
+        first, best, isl = measure(lambda: gpuseg.connected_components(m, args.connectivity), repeat=3,
+                                   sync=b.synchronize)
+        ns[name] = isl.n
+        res.append(Result(case, f"gpuseg {name}", "gpuseg", first, best, 3, note=f"{isl.n} islands, as runs"))
+        first, best, _ = measure(lambda: gpuseg.label(m, args.connectivity), repeat=3, sync=b.synchronize)
+        res.append(Result(case, f"gpuseg {name}", "gpuseg", first, best, 3, note="dense int32 labels, like cc3d"))
+        first, best, _ = measure(lambda: gpuseg.keep_largest_island(m, args.connectivity), repeat=3,
+                                 sync=b.synchronize)
+        res.append(Result(case2, f"gpuseg {name}", "gpuseg", first, best, 3))
+    import cc3d
+
+    u8 = bone.astype(np.uint8)
+    f, t, lab = measure(lambda: cc3d.connected_components(u8, connectivity=args.connectivity), repeat=3)
+    res.append(Result(case, "cc3d", "peer", f, t, 3))
+    n_cc3d = int(lab.max())
+
+    def cc3d_largest():
+        lab = cc3d.connected_components(u8, connectivity=args.connectivity)
+        sizes = np.bincount(lab.ravel())
+        sizes[0] = 0
+        return lab == int(np.argmax(sizes))
+
+    f, t, _ = measure(cc3d_largest, repeat=2)
+    res.append(Result(case2, "cc3d + bincount", "peer", f, t, 2))
+    import SimpleITK as sitk
+
+    simg = sitk.GetImageFromArray(u8)
+    f, t, _ = measure(lambda: sitk.ConnectedComponent(simg, args.connectivity == 26), repeat=2)
+    res.append(Result(case, "SimpleITK ConnectedComponent", "peer", f, t, 2))
+    from scipy import ndimage
+
+    st = ndimage.generate_binary_structure(3, 1 if args.connectivity == 6 else 3)
+    f, t, _ = measure(lambda: ndimage.label(bone, st), repeat=1)
+    res.append(Result(case, "scipy.ndimage.label", "peer", f, t, 1))
+    for name, n in ns.items():
+        assert n == n_cc3d, f"{name}: {n} islands, cc3d {n_cc3d}"
+    finish("islands", res, {case: "cc3d", case2: "cc3d + bincount"}, vol, {"connectivity": args.connectivity})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
