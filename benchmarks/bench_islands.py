@@ -66,9 +66,31 @@ def main(argv=None) -> int:
     st = ndimage.generate_binary_structure(3, 1 if args.connectivity == 6 else 3)
     f, t, _ = measure(lambda: ndimage.label(bone, st), repeat=1)
     res.append(Result(case, "scipy.ndimage.label", "peer", f, t, 1))
+    # flood fill from a click in the largest bone island, range [200, 3000]
+    case3 = f"flood fill from a click, HU [200, 3000], {vol.name}"
+    big = lab == int(np.argmax(np.bincount(lab.ravel())[1:]) + 1)
+    seed = tuple(int(v) for v in np.argwhere(big)[int(big.sum()) // 2])
+    counts = {}
+    for name, b in backends(args.backends):
+        img = gpuseg.Image.from_numpy(vol.image, vol.geometry, backend=b)
+        first, best, fm = measure(lambda: gpuseg.flood_fill(img, seed, 200, 3000, connectivity=args.connectivity),
+                                  repeat=3, sync=b.synchronize)
+        counts[name] = fm.count()
+        res.append(Result(case3, f"gpuseg {name}", "gpuseg", first, best, 3, note=f"{counts[name]} voxels"))
+        del img
+    sitk_img = sitk.GetImageFromArray(vol.image)
+    seed_xyz = [seed[2], seed[1], seed[0]]
+    if args.connectivity == 6:
+        f, t, out = measure(lambda: sitk.ConnectedThreshold(sitk_img, seedList=[seed_xyz], lower=200, upper=3000),
+                            repeat=2)
+        res.append(Result(case3, "SimpleITK ConnectedThreshold", "peer", f, t, 2))
+        n_sitk = int(sitk.GetArrayViewFromImage(out).sum())
+        for name, n in counts.items():
+            assert n == n_sitk, f"{name} flood: {n} voxels, SimpleITK {n_sitk}"
     for name, n in ns.items():
         assert n == n_cc3d, f"{name}: {n} islands, cc3d {n_cc3d}"
-    finish("islands", res, {case: "cc3d", case2: "cc3d + bincount"}, vol, {"connectivity": args.connectivity})
+    finish("islands", res, {case: "cc3d", case2: "cc3d + bincount", case3: "SimpleITK ConnectedThreshold"}, vol,
+           {"connectivity": args.connectivity})
     return 0
 
 

@@ -84,6 +84,18 @@ class Image:
     def to_numpy(self) -> np.ndarray:
         return self._backend.to_numpy(self._data)
 
+    def region(self, extent) -> np.ndarray:
+        """A host copy of the voxels of ``extent`` (a small box; reads only its slices)."""
+        from .geometry import Extent
+
+        ext = extent.clip(self.shape) if isinstance(extent, Extent) else extent
+        if ext.is_empty:
+            return np.zeros(ext.shape, self.dtype)
+        if self._backend.name == "cpu":
+            return np.array(self._data[ext.slices])
+        slab = self._backend.to_numpy(self._data[ext.k0:ext.k1])
+        return np.ascontiguousarray(slab[:, ext.j0:ext.j1, ext.i0:ext.i1])
+
     def to(self, backend: str | Backend) -> "Image":
         """The same image on another backend (a host round trip)."""
         b = get_backend(backend)
