@@ -45,6 +45,7 @@ SPECIALISATIONS: dict[str, list[dict[str, str]]] = {
     "masks": [{}],
     "stats": [{"IMAGE_T": t} for t in IMAGE_DTYPES.values()],
     "labels": [{"LABEL_T": "uchar"}, {"LABEL_T": "ushort"}],
+    "grow": [{"IMAGE_T": t} for t in IMAGE_DTYPES.values()],
 }
 
 

@@ -1,5 +1,6 @@
 """Stateless operations on images and masks (scikit-image style)."""
 
+from .grow import GrowCut, grow_from_seeds
 from .islands import (Islands, add_selected_island, connected_components, keep_largest_island, keep_selected_island,
                       label, remove_selected_island, remove_small_islands, split_islands)
 from .logic import clear, copy, fill, intersect, invert, subtract, union, xor
@@ -13,4 +14,4 @@ __all__ = ["threshold", "threshold_bounds", "union", "intersect", "subtract", "x
            "clear", "fill", "segment_statistics", "statistics", "margin", "hollow", "smooth", "Islands",
            "connected_components", "label", "keep_largest_island", "remove_small_islands", "split_islands",
            "keep_selected_island", "remove_selected_island", "add_selected_island", "flood_fill",
-           "local_threshold"]
+           "local_threshold", "GrowCut", "grow_from_seeds"]

@@ -1,0 +1,93 @@
+/* Grow from seeds (FastGrowCut semantics, reference §6), as a parallel relaxation.
+ * Specialised with -D IMAGE_T=<short|ushort|int|float>.
+ *
+ * Every voxel of the region holds a key = (path cost << 8) | label. A seed voxel starts at
+ * (0 << 8) | label, a masked voxel at KEY_BLOCKED (never updated, never read as a source),
+ * every other voxel at KEY_INF. Seeds keep their label. A pass sets each free voxel to the minimum over its 26
+ * neighbours of key(q) + (cost(q, p) << 8), where cost = |I(p) - I(q)| * scale + lam[offset]
+ * (integers: scale and lam are fixed-point, see gpuseg/ops/grow.py). Passes repeat until
+ * nothing changes. The result is the unique fixed point: the lexicographic minimum of
+ * (geodesic distance, label) over all seeds, the same as the CPU's Dijkstra computes.
+ */
+
+#define KEY_INF 0xfffffffffffffffeUL
+#define KEY_BLOCKED 0xffffffffffffffffUL
+
+DEVICE_FN int in_bits(GLOBAL const uint *w, int k0, int j0, int w0, int nk, int nj, int nw, int K, int J, int I)
+{
+    return (int)((fetch_word(w, k0, j0, w0, nk, nj, nw, K, J, I >> 5) >> (I & 31)) & 1u);
+}
+
+/* keys of the region box (rk0, rj0, ri0, rnk, rnj, rni): seeds from `labels` (uchar per voxel of
+ * the region, 0 = none), blocked where the editable mask (if any) is clear. */
+KERNEL void grow_init(GLOBAL u64 *keys, GLOBAL const uchar *seed_labels, i64 n,
+                      GLOBAL const uint *editable, int ek0, int ej0, int ew0, int enk, int enj, int enw, int use_editable,
+                      int rk0, int rj0, int ri0, int rnj, int rni)
+{
+    i64 v = GLOBAL_ID;
+    if (v >= n) return;
+    int i = (int)(v % rni);
+    i64 t = v / rni;
+    int j = (int)(t % rnj), k = (int)(t / rnj);
+    if (use_editable && !in_bits(editable, ek0, ej0, ew0, enk, enj, enw, rk0 + k, rj0 + j, ri0 + i)) {
+        keys[v] = KEY_BLOCKED;
+        return;
+    }
+    uchar l = seed_labels[v];
+    keys[v] = l ? (u64)l : KEY_INF;
+}
+
+KERNEL void grow_relax(GLOBAL u64 *keys, GLOBAL const uchar *seed_labels, GLOBAL const IMAGE_T *img,
+                       int img_nj, int img_ni,
+                       int rk0, int rj0, int ri0, int rnk, int rnj, int rni,
+                       GLOBAL const i64 *lam, i64 scale, GLOBAL int *changed)
+{
+    i64 v = GLOBAL_ID;
+    if (v >= (i64)rnk * rnj * rni) return;
+    u64 cur = keys[v];
+    if (cur == KEY_BLOCKED || seed_labels[v] != 0) return;  /* masked, or a seed: never relabelled */
+    int i = (int)(v % rni);
+    i64 t = v / rni;
+    int j = (int)(t % rnj), k = (int)(t / rnj);
+    double vp = (double)img[((i64)(rk0 + k) * img_nj + (rj0 + j)) * img_ni + (ri0 + i)];
+    u64 best = cur;
+    int o = 0;
+    for (int dk = -1; dk <= 1; ++dk) {
+        for (int dj = -1; dj <= 1; ++dj) {
+            for (int di = -1; di <= 1; ++di, ++o) {
+                if (dk == 0 && dj == 0 && di == 0) continue;
+                int kk = k + dk, jj = j + dj, ii = i + di;
+                if (kk < 0 || jj < 0 || ii < 0 || kk >= rnk || jj >= rnj || ii >= rni) continue;
+                u64 kq = keys[((i64)kk * rnj + jj) * rni + ii];
+                if (kq >= KEY_INF) continue;
+                double vq = (double)img[((i64)(rk0 + kk) * img_nj + (rj0 + jj)) * img_ni + (ri0 + ii)];
+                double diff = vp > vq ? vp - vq : vq - vp;
+                i64 c = (i64)rint(diff * (double)scale) + lam[o];
+                u64 cand = kq + ((u64)c << 8);
+                if (cand < best) best = cand;
+            }
+        }
+    }
+    if (best < cur) {
+        keys[v] = best;
+        changed[0] = 1;
+    }
+}
+
+/* words (box over the region, i0 a multiple of 32) of the voxels whose final label is `label` */
+KERNEL void grow_label_words(GLOBAL const u64 *keys, int rnk, int rnj, int rni, int lead, int label,
+                             GLOBAL uint *out, int nw)
+{
+    i64 gid = GLOBAL_ID;
+    if (gid >= (i64)rnk * rnj * nw) return;
+    int w = (int)(gid % nw);
+    i64 row = gid / nw;
+    uint bits = 0u;
+    for (int b = 0; b < 32; ++b) {
+        int i = w * 32 + b - lead;
+        if (i < 0 || i >= rni) continue;
+        u64 key = keys[row * rni + i];
+        if (key < KEY_INF && (int)(key & 255u) == label) bits |= 1u << b;
+    }
+    out[gid] = bits;
+}

@@ -1,0 +1,177 @@
+"""Grow from seeds: equal to a plain heapq Dijkstra of the same definition, bit-exact on every
+backend, and incremental updates equal to runs from scratch."""
+
+import heapq
+import itertools
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import gpuseg
+from gpuseg import Extent, Image, ImageGeometry, Mask
+from gpuseg.errors import InvalidInputError
+from gpuseg.ops.grow import GrowCut, grow_region
+
+OFFSETS = [(dk, dj, di) for dk in (-1, 0, 1) for dj in (-1, 0, 1) for di in (-1, 0, 1)]
+
+
+def reference(a, seeds, spacing, lam=0.0, editable=None):
+    """Label per voxel (0 = none) by the definition: lexicographic min of (cost, seed index)
+    over 26-connected paths; seeds keep their (later-wins) label; masked voxels are walls."""
+    shape = a.shape
+    seed_lab = np.zeros(shape, np.int64)
+    for n, s in enumerate(seeds, start=1):
+        seed_lab[s] = n
+    exact = lam == 0 and a.dtype.kind in "iu"
+    scale = 1 if exact else 16
+    si, sj, sk = spacing
+    free = np.ones(shape, bool) if editable is None else editable
+    best = {}
+    heap = []
+    for idx in zip(*np.nonzero((seed_lab > 0) & free)):
+        best[idx] = (0, int(seed_lab[idx]))
+        heap.append((0, int(seed_lab[idx]), idx))
+    heapq.heapify(heap)
+    while heap:
+        d, l, p = heapq.heappop(heap)
+        if best.get(p) != (d, l):
+            continue
+        for o, (dk, dj, di) in enumerate(OFFSETS):
+            if (dk, dj, di) == (0, 0, 0):
+                continue
+            q = (p[0] + dk, p[1] + dj, p[2] + di)
+            if not all(0 <= q[x] < shape[x] for x in range(3)) or not free[q] or seed_lab[q]:
+                continue
+            lamc = int(np.rint(lam * math.sqrt((di * si) ** 2 + (dj * sj) ** 2 + (dk * sk) ** 2) * 16)) if lam else 0
+            c = int(np.rint(abs(float(a[p]) - float(a[q])) * scale)) + lamc
+            cand = (d + c, l)
+            if q not in best or cand < best[q]:
+                best[q] = cand
+                heapq.heappush(heap, (d + c, l, q))
+    out = np.zeros(shape, np.int64)
+    for q, (d, l) in best.items():
+        out[q] = l
+    return out
+
+
+def seeds_for(rng, shape, n):
+    seeds = []
+    for _ in range(n):
+        s = np.zeros(shape, bool)
+        for _ in range(2):
+            s[tuple(int(rng.integers(0, x)) for x in shape)] = True
+        seeds.append(s)
+    return seeds
+
+
+@pytest.mark.parametrize("dtype,lam", [(np.int16, 0.0), (np.int16, 2.5), (np.float32, 0.0), (np.uint16, 0.0)])
+def test_matches_reference_dijkstra(backend, rng, dtype, lam):
+    shape = (5, 7, 40)
+    spacing = (0.8, 0.9, 2.0)
+    a = (rng.integers(0, 60, shape) if dtype != np.float32 else rng.normal(0, 20, shape)).astype(dtype)
+    a[:, :, 18:21] = 500 if dtype != np.float32 else 500.5  # a wall that costs a lot to cross
+    g = ImageGeometry(shape, spacing=spacing)
+    seeds = seeds_for(rng, shape, 3)
+    img = Image.from_numpy(a, g, backend=backend)
+    region = g.extent  # the whole grid, so the reference needs no region logic
+    got = gpuseg.grow_from_seeds(img, [Mask.from_numpy(s, g, backend=backend) for s in seeds], seed_locality=lam,
+                                 region=region)
+    want = reference(a, seeds, spacing, lam)
+    for n, m in enumerate(got, start=1):
+        np.testing.assert_array_equal(m.to_numpy(), want == n, err_msg=f"label {n}")
+
+
+def test_editable_mask_and_ties(backend, rng):
+    shape = (4, 6, 33)
+    g = ImageGeometry(shape)
+    a = np.zeros(shape, np.int16)  # a flat image: every distance ties at 0 -> the lower index wins
+    seeds = [np.zeros(shape, bool), np.zeros(shape, bool)]
+    seeds[0][0, 0, 0] = True
+    seeds[1][3, 5, 32] = True
+    editable = np.ones(shape, bool)
+    editable[:, :, 16] = False  # a wall of non-editable voxels
+    img = Image.from_numpy(a, g, backend=backend)
+    got = gpuseg.grow_from_seeds(img, [Mask.from_numpy(s, g, backend=backend) for s in seeds],
+                                 mask=Mask.from_numpy(editable, g, backend=backend), region=g.extent)
+    want = reference(a, seeds, g.spacing, 0.0, editable)
+    np.testing.assert_array_equal(got[0].to_numpy(), want == 1)
+    np.testing.assert_array_equal(got[1].to_numpy(), want == 2)
+    assert not got[0].to_numpy()[:, :, 16].any() and not got[1].to_numpy()[:, :, 16].any()
+    assert got[0].to_numpy()[:, :, :16].all() and got[1].to_numpy()[:, :, 17:].all()
+
+
+def test_cross_backend_identical_and_region(rng):
+    from .conftest import _backend_or_skip
+
+    shape = (10, 20, 70)
+    a = rng.integers(-100, 100, shape).astype(np.int16)
+    g = ImageGeometry(shape)
+    s1, s2 = np.zeros(shape, bool), np.zeros(shape, bool)
+    s1[4:6, 5:7, 20:24] = True
+    s2[4:6, 12:14, 40:44] = True
+    res = []
+    for be in (_backend_or_skip("cpu"), _backend_or_skip("opencl")):
+        img = Image.from_numpy(a, g, backend=be)
+        gc = GrowCut(img, [Mask.from_numpy(s1, g, backend=be), Mask.from_numpy(s2, g, backend=be)])
+        res.append([m.words_numpy() for m in gc.result()] + [gc.distances()])
+        assert gc.region == Extent(1, 9, 2, 17, 17, 47)  # seeds' extent + max(3 voxels, 10%)
+    for x, y in zip(*res):
+        np.testing.assert_array_equal(x, y)
+
+
+@settings(max_examples=8, deadline=None)
+@given(seed=st.integers(0, 2**31))
+def test_incremental_update_equals_scratch(seed):
+    rng = np.random.default_rng(seed)
+    shape = (6, 9, 35)
+    a = rng.integers(0, 300, shape).astype(np.int16)
+    g = ImageGeometry(shape, spacing=(0.7, 0.7, 1.5))
+    seeds = seeds_for(rng, shape, 2)
+    img = Image.from_numpy(a, g, backend="cpu")
+    gc = GrowCut(img, [Mask.from_numpy(s, g, backend="cpu") for s in seeds], region=g.extent)
+    more = [s.copy() for s in seeds]
+    k, j, i = (int(rng.integers(0, x)) for x in shape)
+    if not (more[0][k, j, i] or more[1][k, j, i]):
+        more[1][k, j, i] = True  # a new stroke voxel
+    updated = gc.update([Mask.from_numpy(s, g, backend="cpu") for s in more])
+    scratch = gpuseg.grow_from_seeds(img, [Mask.from_numpy(s, g, backend="cpu") for s in more], region=g.extent)
+    for x, y in zip(updated, scratch):
+        assert x.equals(y)
+
+
+def test_incremental_on_opencl():
+    from .conftest import _backend_or_skip
+
+    be = _backend_or_skip("opencl")
+    rng = np.random.default_rng(7)
+    shape = (5, 8, 40)
+    a = rng.integers(0, 300, shape).astype(np.int16)
+    g = ImageGeometry(shape)
+    seeds = seeds_for(rng, shape, 3)
+    img = Image.from_numpy(a, g, backend=be)
+    gc = GrowCut(img, [Mask.from_numpy(s, g, backend=be) for s in seeds], region=g.extent)
+    seeds[2][2, 4, 30] = True
+    up = gc.update([Mask.from_numpy(s, g, backend=be) for s in seeds])
+    want = reference(a, seeds, g.spacing)
+    for n, m in enumerate(up, start=1):
+        np.testing.assert_array_equal(m.to_numpy(), want == n)
+
+
+def test_grow_errors(backend):
+    g = ImageGeometry((3, 4, 5))
+    img = Image.from_numpy(np.zeros(g.shape, np.int16), g, backend=backend)
+    s = Mask.full(g, Extent(0, 1, 0, 1, 0, 1), backend=backend)
+    with pytest.raises(InvalidInputError, match="at least two"):
+        gpuseg.grow_from_seeds(img, [s])
+    with pytest.raises(InvalidInputError, match="empty"):
+        gpuseg.grow_from_seeds(img, [Mask.empty(g, backend=backend), Mask.empty(g, backend=backend)])
+    with pytest.raises(InvalidInputError, match="locality"):
+        gpuseg.grow_from_seeds(img, [s, s], seed_locality=-1)
+    nan = np.zeros(g.shape, np.float32)
+    nan[1, 1, 1] = np.nan
+    with pytest.raises(InvalidInputError, match="NaN"):
+        gpuseg.grow_from_seeds(Image.from_numpy(nan, g, backend=backend), [s, s])
+    with pytest.raises(gpuseg.GeometryMismatchError):
+        gpuseg.grow_from_seeds(img, [s, Mask.empty(ImageGeometry((3, 4, 6)), backend=backend)])
