@@ -153,3 +153,32 @@ def test_convert_errors(tmp_path):
     res = run_cli("margin", str(seg_nii), "--segment", "no such organ", "--mm", "2", "-o", str(tmp_path / "y.h5"))
     assert res.returncode == 2 and "no segment with id or name 'no such organ'" in res.stderr
     assert not (tmp_path / "y.h5").exists()
+
+
+def test_islands_and_grow_commands(tmp_path):
+    import gpuseg
+    from gpuseg import ImageGeometry, Mask, Segmentation
+
+    g = ImageGeometry((6, 20, 40))
+    a = np.zeros(g.shape, np.int16)
+    a[:, :, 20:] = 300
+    img_path = tmp_path / "img.nrrd"
+    gpuseg.write_labelmap(img_path, a, g)
+    seg = Segmentation(g, backend="cpu")
+    m = np.zeros(g.shape, bool)
+    m[1:3, 2:5, 2:5] = True
+    m[1:3, 10:18, 2:10] = True  # the larger island
+    seg.add_segment(Mask.from_numpy(m, g, backend="cpu"), name="dark")
+    b = np.zeros(g.shape, bool)
+    b[2, 10, 30] = True
+    seg.add_segment(Mask.from_numpy(b, g, backend="cpu"), name="bright")
+    src = tmp_path / "seeds.seg.nrrd"
+    gpuseg.write_segmentation(seg, src)
+    assert main(["islands", str(src), "--segment", "dark", "--keep-largest", "-o", str(tmp_path / "k.h5")]) == 0
+    assert gpuseg.read_segmentation(tmp_path / "k.h5")["dark"].mask.count() == 2 * 8 * 8
+    assert main(["islands", str(src), "--segment", "dark", "--split", "-o", str(tmp_path / "s.h5")]) == 0
+    assert [s.name for s in gpuseg.read_segmentation(tmp_path / "s.h5")] == ["dark", "bright", "dark_2"]
+    assert main(["grow", str(img_path), str(src), "-o", str(tmp_path / "g.seg.nrrd"), "--whole-volume"]) == 0
+    grown = gpuseg.read_segmentation(tmp_path / "g.seg.nrrd")
+    np.testing.assert_array_equal(grown["bright"].mask.to_numpy(), a == 300)
+    np.testing.assert_array_equal(grown["dark"].mask.to_numpy(), a == 0)

@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "gpuseg.cli.core",
     "gpuseg.cli.io",
     "gpuseg.cli.effects",
+    "gpuseg.cli.regions",
 ]
 
 
