@@ -15,10 +15,43 @@ KEY_BLOCKED = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 
 @njit(cache=True, nogil=True)
-def dijkstra(keys, seed_labels, img, rk0, rj0, ri0, rnk, rnj, rni, lam, scale, nlabels, nbuckets, start):
+def _push(pool_v, pool_next, heads, used, v, b, lab):
+    if used == pool_v.shape[0]:
+        pool_v = np.concatenate((pool_v, np.empty(pool_v.shape[0], np.int64)))
+        pool_next = np.concatenate((pool_next, np.empty(pool_next.shape[0], np.int64)))
+    pool_v[used] = v
+    pool_next[used] = heads[b, lab]
+    heads[b, lab] = used
+    return pool_v, pool_next
+
+
+@njit(cache=True, nogil=True)
+def dijkstra(keys, seed_labels, vals, rnk, rnj, rni, lam, scale, exact_int, nlabels, nbuckets, start):
     """Propagate from the voxels listed in ``start`` (their keys already set) until no key can
-    decrease. ``keys`` is the region's flat uint64 array."""
-    inf = np.uint64(0xFFFFFFFFFFFFFFFE)
+    decrease. ``keys``, ``seed_labels`` and ``vals`` (the region's intensities as float64) are
+    flat arrays of the region. Costs: ``|vp - vq| * scale`` (exact for integer images) or
+    ``rint(|vp - vq| * scale)``, plus ``lam[offset]``."""
+    blocked = np.uint64(0xFFFFFFFFFFFFFFFF)
+    plane = rnj * rni
+    # the 26 neighbour offsets, in kernels/grow.cl's order (dk, dj, di), with their lam entries
+    off = np.empty(26, np.int64)
+    dks = np.empty(26, np.int64)
+    djs = np.empty(26, np.int64)
+    dis = np.empty(26, np.int64)
+    lams = np.empty(26, np.int64)
+    n = 0
+    o = 0
+    for dk in range(-1, 2):
+        for dj in range(-1, 2):
+            for di in range(-1, 2):
+                if not (dk == 0 and dj == 0 and di == 0):
+                    off[n] = dk * plane + dj * rni + di
+                    dks[n] = dk
+                    djs[n] = dj
+                    dis[n] = di
+                    lams[n] = lam[o]
+                    n += 1
+                o += 1
     cap = max(1024, 2 * start.shape[0])
     pool_v = np.empty(cap, np.int64)
     pool_next = np.empty(cap, np.int64)
@@ -30,70 +63,50 @@ def dijkstra(keys, seed_labels, img, rk0, rj0, ri0, rnk, rnj, rni, lam, scale, n
         v = start[s]
         key = keys[v]
         d = np.int64(key >> np.uint64(8))
-        lab = np.int64(key & np.uint64(255))
-        if used == cap:
-            cap *= 2
-            pool_v = np.concatenate((pool_v, np.empty(cap - pool_v.shape[0], np.int64)))
-            pool_next = np.concatenate((pool_next, np.empty(cap - pool_next.shape[0], np.int64)))
-        b = d % nbuckets
-        pool_v[used] = v
-        pool_next[used] = heads[b, lab]
-        heads[b, lab] = used
+        pool_v, pool_next = _push(pool_v, pool_next, heads, used, v, d % nbuckets, np.int64(key & np.uint64(255)))
         used += 1
         remaining += 1
-        if d < dmin:
-            dmin = d
+        dmin = min(dmin, d)
     cur = dmin
-    plane = rnj * rni
     while remaining > 0:
         b = cur % nbuckets
         for lab in range(1, nlabels + 1):
+            want = (np.uint64(cur) << np.uint64(8)) | np.uint64(lab)
             while heads[b, lab] != -1:
                 e = heads[b, lab]
                 heads[b, lab] = pool_next[e]
                 remaining -= 1
                 v = pool_v[e]
-                key = keys[v]
-                if key != (np.uint64(cur) << np.uint64(8)) | np.uint64(lab):
+                if keys[v] != want:
                     continue  # stale entry
                 k = v // plane
                 t = v - k * plane
                 j = t // rni
                 i = t - j * rni
-                vp = np.float64(img[rk0 + k, rj0 + j, ri0 + i])
-                o = 0
-                for dk in range(-1, 2):
-                    for dj in range(-1, 2):
-                        for di in range(-1, 2):
-                            oo = o
-                            o += 1
-                            if dk == 0 and dj == 0 and di == 0:
-                                continue
-                            kk = k + dk
-                            jj = j + dj
-                            ii = i + di
-                            if kk < 0 or jj < 0 or ii < 0 or kk >= rnk or jj >= rnj or ii >= rni:
-                                continue
-                            q = (kk * rnj + jj) * rni + ii
-                            kq = keys[q]
-                            if kq == np.uint64(0xFFFFFFFFFFFFFFFF) or seed_labels[q] != 0:
-                                continue  # masked, or a seed (seeds keep their label)
-                            vq = np.float64(img[rk0 + kk, rj0 + jj, ri0 + ii])
-                            c = np.int64(np.rint(abs(vp - vq) * scale)) + lam[oo]
-                            cand = key + (np.uint64(c) << np.uint64(8))
-                            if cand < kq:
-                                keys[q] = cand
-                                if used == cap:
-                                    cap *= 2
-                                    pool_v = np.concatenate((pool_v, np.empty(cap - pool_v.shape[0], np.int64)))
-                                    pool_next = np.concatenate((pool_next, np.empty(cap - pool_next.shape[0], np.int64)))
-                                nb = (cur + c) % nbuckets
-                                pool_v[used] = q
-                                pool_next[used] = heads[nb, lab]
-                                heads[nb, lab] = used
-                                used += 1
-                                remaining += 1
-            # the pool only grows; reuse it from the start once the queue is empty
+                interior = 0 < k < rnk - 1 and 0 < j < rnj - 1 and 0 < i < rni - 1
+                vp = vals[v]
+                for x in range(26):
+                    if not interior:
+                        kk = k + dks[x]
+                        jj = j + djs[x]
+                        ii = i + dis[x]
+                        if kk < 0 or jj < 0 or ii < 0 or kk >= rnk or jj >= rnj or ii >= rni:
+                            continue
+                    q = v + off[x]
+                    kq = keys[q]
+                    if kq == blocked or seed_labels[q] != 0:
+                        continue  # masked, or a seed (seeds keep their label)
+                    diff = abs(vp - vals[q])
+                    if exact_int:
+                        c = np.int64(diff) * scale + lams[x]
+                    else:
+                        c = np.int64(np.rint(diff * scale)) + lams[x]
+                    cand = want + (np.uint64(c) << np.uint64(8))
+                    if cand < kq:
+                        keys[q] = cand
+                        pool_v, pool_next = _push(pool_v, pool_next, heads, used, q, (cur + c) % nbuckets, lab)
+                        used += 1
+                        remaining += 1
         if remaining == 0:
             break
         cur += 1
@@ -113,7 +126,7 @@ def dijkstra(keys, seed_labels, img, rk0, rj0, ri0, rnk, rnj, rni, lam, scale, n
                         n2 += 1
                         e = pool_next[e]
                     heads[bb, ll] = head2
-            pool_v, pool_next, used, cap = nv, nn, n2, nv.shape[0]
+            pool_v, pool_next, used = nv, nn, n2
     return keys
 
 

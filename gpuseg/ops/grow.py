@@ -111,6 +111,7 @@ class GrowCut:
         self._seed_labels = np.zeros(region.shape, np.uint8)
         self._paint_seeds(seeds)
         self.keys = None
+        self._vals = None
         self._run(full=True)
 
     # --- seeds ------------------------------------------------------------------------------
@@ -143,8 +144,11 @@ class GrowCut:
                 idx = idx[keys[idx] != KEY_BLOCKED]
                 keys[idx] = self._seed_labels.ravel()[idx].astype(np.uint64)
                 start = idx
-            self.keys = dijkstra(keys, self._seed_labels.ravel(), self.image.data, r.k0, r.j0, r.i0, rnk, rnj, rni, self.lam, float(self.scale),
-                                 self.nlabels, self.max_cost + 1, start.astype(np.int64))
+            if self._vals is None:  # the region's intensities, flat, as float64 (exact for integers)
+                self._vals = np.ascontiguousarray(self.image.data[r.slices], dtype=np.float64).ravel()
+            exact_int = self.image.dtype.kind in "iu"
+            self.keys = dijkstra(keys, self._seed_labels.ravel(), self._vals, rnk, rnj, rni, self.lam,
+                                 self.scale, exact_int, self.nlabels, self.max_cost + 1, start.astype(np.int64))
             return
         assert isinstance(b, ClikeBackend)
         ctype = IMAGE_DTYPES[np.dtype(self.image.dtype)]
