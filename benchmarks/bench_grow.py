@@ -87,7 +87,7 @@ def main(argv=None) -> int:
             seed_img = itk.image_from_array(seedmap)
 
             def run_itk():
-                f = itk.FastGrowCut[type(image), type(seed_img), itk.Image[itk.F, 3]].New()
+                f = itk.FastGrowCut[type(image), type(seed_img)].New()
                 f.SetInput(image)
                 f.SetSeedImage(seed_img)
                 f.Update()
