@@ -30,9 +30,9 @@ def main(argv=None) -> int:
     ap.add_argument("--levels", default="1,6,9", help="gzip levels to compare for .seg.nrrd")
     args = ap.parse_args(argv)
     from benchmarks.bench_stats import segmentation_from_labels
-    from benchmarks.standard_volume import load
+    from benchmarks.standard_volume import load, parse_size
 
-    size = args.size if args.size in ("standard", "wholebody") else tuple(int(v) for v in args.size.split("x"))
+    size = parse_size(args.size)
     vol = load(size, force_phantom=args.phantom)
     labels = vol.labels
     vol.image = None  # only the labels are needed: keep memory for the files

@@ -8,6 +8,8 @@ smaller grid for a side-by-side run. The fraction of voxels where ITK and gpuseg
 reported (they may differ where geodesic distances tie and ITK's heap order decides).
 
     python -m benchmarks.bench_grow [--size standard|KxJxI] [--itk] [--opencl]
+
+(Import ITK in a process that has not loaded SimpleITK: the two crash together here.)
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import time
 import numpy as np
 
 from benchmarks.harness import Result, finish, measure
-from benchmarks.standard_volume import load
+from benchmarks.standard_volume import load, parse_size
 
 
 def seeds_from(vol, names=("liver", "spleen", "kidney_right", "kidney")):
@@ -44,7 +46,7 @@ def main(argv=None) -> int:
                     help="grow only over the seeds' extent + max(3 voxels, 10%%) (Slicer's region) instead of "
                          "the whole volume, as the ITK filter does")
     args = ap.parse_args(argv)
-    size = args.size if args.size in ("standard", "wholebody") else tuple(int(v) for v in args.size.split("x"))
+    size = parse_size(args.size)
     vol = load(size, force_phantom=args.phantom)
     seeds = seeds_from(vol)
     import gpuseg

@@ -11,7 +11,7 @@ import sys
 import numpy as np
 
 from benchmarks.harness import Result, backends, finish, measure
-from benchmarks.standard_volume import load
+from benchmarks.standard_volume import load, parse_size
 
 
 def main(argv=None) -> int:
@@ -21,7 +21,7 @@ def main(argv=None) -> int:
     ap.add_argument("--connectivity", type=int, default=6, choices=[6, 26])
     ap.add_argument("--backends", default="cpu,opencl")
     args = ap.parse_args(argv)
-    size = args.size if args.size in ("standard", "wholebody") else tuple(int(v) for v in args.size.split("x"))
+    size = parse_size(args.size)
     vol = load(size, force_phantom=args.phantom)
     bone = (vol.image >= 200) & (vol.image <= 3000)
     case = f"connected components ({args.connectivity}), bone, {vol.name}"

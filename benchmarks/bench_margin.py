@@ -14,7 +14,7 @@ import sys
 import numpy as np
 
 from benchmarks.harness import Result, backends, finish, measure
-from benchmarks.standard_volume import load
+from benchmarks.standard_volume import load, parse_size
 
 
 def main(argv=None) -> int:
@@ -25,7 +25,7 @@ def main(argv=None) -> int:
     ap.add_argument("--backends", default="cpu,opencl")
     ap.add_argument("--no-scipy", action="store_true", help="skip the slow SciPy peer")
     args = ap.parse_args(argv)
-    size = args.size if args.size in ("standard", "wholebody") else tuple(int(v) for v in args.size.split("x"))
+    size = parse_size(args.size)
     vol = load(size, force_phantom=args.phantom)
     a = vol.image
     bone = (a >= 200) & (a <= 3000)

@@ -11,7 +11,7 @@ import sys
 import numpy as np
 
 from benchmarks.harness import Result, backends, finish, measure
-from benchmarks.standard_volume import load
+from benchmarks.standard_volume import load, parse_size
 
 LO, HI = 200, 3000
 
@@ -23,7 +23,7 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--backends", default="cpu,opencl")
     args = ap.parse_args(argv)
-    size = args.size if args.size in ("standard", "wholebody") else tuple(int(v) for v in args.size.split("x"))
+    size = parse_size(args.size)
     vol = load(size, force_phantom=args.phantom)
     a = vol.image
     case = f"threshold {vol.name}"

@@ -9,6 +9,7 @@ clone), a generated phantom of the same size stands in. Results are cached in
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 SHARED = REPO.parent / "shared" / "data" / "totalseg"
-CACHE = HERE / ".cache"
+CACHE = Path(os.environ.get("GPUSEG_BENCH_CACHE", HERE / ".cache"))
 
 SIZES = {"standard": (400, 512, 512), "wholebody": (1500, 512, 512)}
 
@@ -74,6 +75,11 @@ def _resample(shape, use_shared: bool = True) -> Volume:
     spacing = tuple(float(abs(ct_aff[i, i])) / zoom[2 - i] for i in range(3))
     names = {int(k): v for k, v in json.loads((SHARED / "total_classes.json").read_text()).items()}
     return Volume("x".join(map(str, shape)), img, labels, spacing, "real CT (example_ct.nii.gz, resampled)", names)
+
+
+def parse_size(text: str):
+    """A --size argument: "standard", "wholebody" or KxJxI."""
+    return text if text in SIZES else tuple(int(v) for v in text.split("x"))
 
 
 def load(size: str | tuple[int, int, int] = "standard", *, force_phantom: bool = False, log=print) -> Volume:

@@ -242,6 +242,13 @@ class Segmentation:
         self._derived.pop(seg.id, None)
         return seg
 
+    def keep_only(self, keys: Iterable[str]) -> None:
+        """Remove every segment whose id and name are both not in ``keys``."""
+        keep = set(keys)
+        for s in list(self._segments.values()):
+            if s.id not in keep and s.name not in keep:
+                self.remove_segment(s.id)
+
     def rename_segment(self, key: str | int, name: str) -> None:
         if not isinstance(name, str) or not name:
             raise InvalidInputError("a segment name must be a non-empty string")

@@ -82,10 +82,7 @@ def read_nifti_segmentation(path: str | os.PathLike, *, backend: str | Backend |
         table = read_label_table(sidecar_path(p))
     seg = segmentation_from_labelmap(lab, geom, backend=backend, table=table)
     if segments is not None:
-        keep = set(segments)
-        for s in list(seg):
-            if s.id not in keep and s.name not in keep:
-                seg.remove_segment(s.id)
+        seg.keep_only(segments)
     return seg
 
 

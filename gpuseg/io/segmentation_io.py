@@ -56,10 +56,7 @@ def read_segmentation(path: str | os.PathLike, *, backend: str | Backend | None 
         geom = reference.geometry if hasattr(reference, "geometry") else reference
         seg = read_dicom_seg(path, backend=backend, reference=geom)
         if segments is not None:
-            keep = set(segments)
-            for s in list(seg):
-                if s.id not in keep and s.name not in keep:
-                    seg.remove_segment(s.id)
+            seg.keep_only(segments)
         return seg
     from .hdf5 import read_h5
 
