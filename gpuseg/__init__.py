@@ -13,6 +13,7 @@ from .backends import available_backends, get_backend
 from .errors import (BackendUnavailableError, DeviceMemoryError, EmptyRangeError, FileFormatError,
                      GeometryMismatchError, GpusegError, InvalidInputError, OutOfBoundsError,
                      UnknownSegmentError, UnsupportedDtypeError)
+from .editor import Editor, Masking
 from .geometry import Extent, ImageGeometry
 from .image import Image
 from .io import (read_image, read_label_table, read_segmentation, segmentation_from_labelmap, write_labelmap,
@@ -27,7 +28,7 @@ from .ops import (GrowCut, add_selected_island, clear, connected_components, cop
 __version__ = "0.1.0"
 
 __all__ = [
-    "Image", "Mask", "Segment", "Segmentation", "ImageGeometry", "Extent",
+    "Image", "Mask", "Segment", "Segmentation", "Editor", "Masking", "ImageGeometry", "Extent",
     "get_backend", "available_backends",
     "read_image", "write_labelmap", "read_segmentation", "write_segmentation", "segmentation_from_labelmap",
     "read_label_table",

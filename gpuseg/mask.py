@@ -245,6 +245,32 @@ class Mask:
             self._rebox(box)
         return self
 
+    def apply_block_(self, block, box: Box, op: str) -> "Mask":
+        """In place: the words of ``box`` become ``op`` (``or``, ``andnot``, ``xor`` or ``set``) of
+        themselves and ``block`` (device words of shape ``box[3:]``). The mask's box grows to
+        hold ``box`` first. Only the block's words are touched."""
+        codes = {"or": 0, "andnot": 1, "xor": 2, "set": 3}
+        if op not in codes:
+            raise InvalidInputError(f"unknown block operation {op!r}")
+        if box[3] * box[4] * box[5] == 0:
+            return self
+        self.grow_(extent_of_box(box, self._geometry.shape[2]))
+        b = self._backend
+        if b.name == "cpu":
+            b._k.apply_block(self._words, self._box[0], self._box[1], self._box[2], block,  # type: ignore[attr-defined]
+                             box[0], box[1], box[2], codes[op])
+        else:
+            i32 = np.int32
+            b.launch(b.kernel("masks", "apply_block"), box[3] * box[4] * box[5],  # type: ignore[attr-defined]
+                     [self._words, *(i32(v) for v in self._box), block, *(i32(v) for v in box), i32(codes[op])])
+        return self
+
+    def block(self, box: Box):
+        """A device copy of the words of ``box`` (zeros where the mask stores nothing)."""
+        out = self._backend.empty(box[3:], np.uint32, what="mask block")
+        self._backend.logic("copy", out, box, self._words, self._box, None, None, 0, self._geometry.shape[2])
+        return out
+
     def shrink_(self) -> "Mask":
         """Shrink the box in place to the effective extent (word-aligned in i)."""
         box = box_for_extent(self.extent())

@@ -155,3 +155,24 @@ KERNEL void extract_slice(GLOBAL const uint *words, int k0, int j0, int w0, int 
     uint x = fetch_word(words, k0, j0, w0, nk, nj, nw, K, J, I >> 5);
     out[gid] = (uchar)((x >> (I & 31)) & 1u);
 }
+
+#define APPLY_OR 0
+#define APPLY_ANDNOT 1
+#define APPLY_XOR 2
+#define APPLY_SET 3
+
+/* In place: words of mask `m` (box m) inside the block's box (which must lie inside box m)
+ * become op(m, block). One thread per block word. */
+KERNEL void apply_block(GLOBAL uint *m, int mk0, int mj0, int mw0, int mnk, int mnj, int mnw,
+                        GLOBAL const uint *blk, int k0, int j0, int w0, int nk, int nj, int nw, int op)
+{
+    i64 gid = GLOBAL_ID;
+    if (gid >= (i64)nk * nj * nw) return;
+    int w = (int)(gid % nw);
+    i64 t = gid / nw;
+    int j = (int)(t % nj), k = (int)(t / nj);
+    i64 idx = ((i64)(k0 + k - mk0) * mnj + (j0 + j - mj0)) * mnw + (w0 + w - mw0);
+    uint x = m[idx], y = blk[gid];
+    uint r = op == APPLY_OR ? (x | y) : op == APPLY_ANDNOT ? (x & ~y) : op == APPLY_XOR ? (x ^ y) : y;
+    m[idx] = r;
+}

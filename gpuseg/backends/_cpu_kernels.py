@@ -235,3 +235,23 @@ def extract_slice(words, k0, j0, w0, axis, index, gk, gj, gi):
             x = fetch_word(words, k0, j0, w0, K, J, I >> 5)
             out[r, c] = np.uint8((x >> np.uint32(I & 31)) & np.uint32(1))
     return out
+
+
+@njit(**_PJIT)
+def apply_block(m, mk0, mj0, mw0, blk, k0, j0, w0, op):
+    nk, nj, nw = blk.shape
+    for r in prange(nk * nj):
+        k = r // nj
+        j = r - k * nj
+        for w in range(nw):
+            x = m[k0 + k - mk0, j0 + j - mj0, w0 + w - mw0]
+            y = blk[k, j, w]
+            if op == 0:
+                x = x | y
+            elif op == 1:
+                x = x & ~y
+            elif op == 2:
+                x = x ^ y
+            else:
+                x = y
+            m[k0 + k - mk0, j0 + j - mj0, w0 + w - mw0] = x

@@ -1,0 +1,264 @@
+"""The Segment Editor engine against a plain-numpy model of the same semantics, on every
+backend: random sequences of paint, erase, undo and redo under random masking settings."""
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+import gpuseg
+from gpuseg import Editor, Image, ImageGeometry, Masking, Segmentation
+from gpuseg.errors import InvalidInputError, UnknownSegmentError
+
+
+def rotation(angle):
+    c, s = np.cos(angle), np.sin(angle)
+    return np.array([[c, -s, 0], [s, c, 0], [0, 0, 1.0]])
+
+
+GEOM = ImageGeometry((9, 14, 37), spacing=(0.7, 0.9, 1.6), origin=(3.0, -2.0, 5.0), direction=rotation(0.3))
+
+
+def model_brush(g, points, d, shape="sphere", axis=0):
+    """Every voxel whose centre is within d/2 of a stamp centre (stamps interpolated r/2 apart)."""
+    nk, nj, ni = g.shape
+    K, J, I = np.meshgrid(np.arange(nk), np.arange(nj), np.arange(ni), indexing="ij")
+    ijk = np.stack([I, J, K], -1).astype(float)
+    world = g.ijk_to_world_points(ijk)
+    pts = np.asarray(points, float)
+    r = d / 2
+    centres = [pts[0]]
+    for a, b in zip(pts[:-1], pts[1:]):
+        n = int(np.ceil(np.linalg.norm(b - a) / (r / 2)))
+        centres += [a + (b - a) * (t / n) for t in range(1, n + 1)]
+    out = np.zeros(g.shape, bool)
+    for c in centres:
+        if shape == "sphere":
+            out |= ((world - c) ** 2).sum(-1) <= r * r
+        else:
+            cijk = g.world_to_ijk_points(c)
+            plane = int(np.rint(cijk[2 - axis]))
+            inplane = [K, J, I][axis] == plane
+            m = g.ijk_to_world[:3, :3]
+            dx = np.zeros(g.shape + (3,))
+            for a_, steps in enumerate((I - cijk[0], J - cijk[1], K - cijk[2])):
+                if a_ != 2 - axis:
+                    dx += steps[..., None] * m[:, a_]
+            out |= inplane & ((dx ** 2).sum(-1) <= r * r)
+    return out
+
+
+class Model:
+    def __init__(self, n, image):
+        self.segs = [np.zeros(GEOM.shape, bool) for _ in range(n)]
+        self.visible = [True] * n
+        self.image = image
+        self.undo, self.redo = [], []
+
+    def editable(self, s, m: Masking, erase):
+        others = [self.segs[i] for i in range(len(self.segs)) if i != s]
+        vis = [self.segs[i] for i in range(len(self.segs)) if i != s and self.visible[i]]
+        u = lambda xs: np.any(xs, axis=0) if xs else np.zeros(GEOM.shape, bool)  # noqa: E731
+        a = {"everywhere": np.ones(GEOM.shape, bool), "inside_all": u(others), "inside_visible": u(vis),
+             "outside_all": ~u(others), "outside_visible": ~u(vis)}.get(m.editable_area)
+        if m.editable_area == "inside":
+            a = self.segs[int(m.mask_segment)].copy()
+            if erase:
+                a |= self.segs[s]
+        if m.editable_area != "everywhere":
+            a = a | self.segs[s]
+        if m.intensity_range is not None:
+            lo, hi = m.intensity_range
+            a = a & (self.image >= lo) & (self.image <= hi)
+        return a
+
+    def apply(self, s, brush, m, erase, erase_all):
+        before = [x.copy() for x in self.segs]
+        mod = brush & self.editable(s, m, erase)
+        if erase:
+            own = self.segs[s].copy()
+            for i in (range(len(self.segs)) if erase_all else [s]):
+                self.segs[i] &= ~mod
+            if not erase_all and m.editable_area == "inside" and int(m.mask_segment) != s:
+                self.segs[int(m.mask_segment)] |= mod & own
+        else:
+            self.segs[s] |= mod
+            if m.overwrite != "allow_overlap":
+                for i in range(len(self.segs)):
+                    if i != s and (m.overwrite == "overwrite_all" or self.visible[i]):
+                        self.segs[i] &= ~mod
+        if any((a != b).any() for a, b in zip(before, self.segs)):
+            self.undo.append(before)
+            self.redo.clear()
+
+
+masking_st = st.builds(
+    lambda area, x, rng, ow: Masking(area, str(x) if area == "inside" else None, rng, ow),
+    st.sampled_from(["everywhere", "everywhere", "everywhere", "inside_all", "inside_visible", "outside_all",
+                     "outside_visible", "inside"]),
+    st.integers(0, 2), st.one_of(st.none(), st.just((-50.0, 60.0))),
+    st.sampled_from(["overwrite_all", "overwrite_visible", "allow_overlap"]))
+stroke_st = st.tuples(st.just("stroke"), st.integers(0, 2), st.booleans(), st.booleans(),
+              st.lists(st.tuples(st.floats(8, 28), st.floats(2, 12), st.floats(1, 7)), min_size=1, max_size=3),
+              st.floats(2.0, 8.0), st.sampled_from(["sphere", "disc", "pixel"]), st.integers(0, 2), masking_st,
+              st.lists(st.booleans(), min_size=3, max_size=3))
+action_st = st.one_of(stroke_st, stroke_st, stroke_st, stroke_st, st.tuples(st.just("undo")), st.tuples(st.just("redo")))
+
+
+def run_sequence(backend, actions, seed):
+    rng = np.random.default_rng(seed)
+    img = rng.integers(-100, 100, GEOM.shape).astype(np.int16)
+    seg = Segmentation(GEOM, backend=backend)
+    for n in range(3):
+        seg.add_segment(name=str(n))
+    ed = Editor(seg, Image.from_numpy(img, GEOM, backend=backend))
+    model = Model(3, img)
+    for act in actions:
+        if act[0] == "undo":
+            assert ed.undo() == bool(model.undo)
+            if model.undo:
+                model.redo.append([x.copy() for x in model.segs])
+                model.segs = model.undo.pop()
+        elif act[0] == "redo":
+            assert ed.redo() == bool(model.redo)
+            if model.redo:
+                model.undo.append([x.copy() for x in model.segs])
+                model.segs = model.redo.pop()
+        else:
+            _, s, erase, erase_all, pts_ijk, d, shape, axis, masking, visible = act
+            for i, v in enumerate(visible):
+                seg[i].visible = v
+                model.visible[i] = v
+            ed.masking = masking
+            world = GEOM.ijk_to_world_points(np.asarray(pts_ijk, float))
+            if shape == "pixel":
+                brush = np.zeros(GEOM.shape, bool)
+                for p in np.rint(np.asarray(pts_ijk)).astype(int):
+                    if 0 <= p[0] < 37 and 0 <= p[1] < 14 and 0 <= p[2] < 9:
+                        brush[p[2], p[1], p[0]] = True
+            else:
+                brush = model_brush(GEOM, world, d, shape, axis)
+            if erase:
+                ed.erase(str(s), world, d, all_segments=erase_all, shape=shape, axis=axis)
+            else:
+                ed.paint(str(s), world, d, shape=shape, axis=axis)
+            model.apply(s, brush, masking, erase, erase_all)
+        for i in range(3):
+            np.testing.assert_array_equal(seg[i].mask.to_numpy(), model.segs[i], err_msg=f"segment {i} after {act}")
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(actions=st.lists(action_st, min_size=3, max_size=10), seed=st.integers(0, 1000))
+def test_edit_sequences_match_numpy_model_cpu(actions, seed):
+    run_sequence("cpu", actions, seed)
+
+
+@pytest.mark.opencl
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(actions=st.lists(action_st, min_size=3, max_size=8), seed=st.integers(0, 1000))
+def test_edit_sequences_match_numpy_model_opencl(actions, seed):
+    from .conftest import _backend_or_skip
+
+    run_sequence(_backend_or_skip("opencl"), actions, seed)
+
+
+def test_brush_crossing_the_border_and_extent_limited(backend):
+    g = ImageGeometry((50, 60, 70), spacing=(0.8, 0.8, 0.8))
+    seg = Segmentation(g, backend=backend)
+    seg.add_segment(name="a")
+    ed = Editor(seg)
+    ed.paint("a", [[-1.0, -1.0, -1.0]], 5.0)  # centred outside the volume: clipped, not an error
+    m = seg["a"].mask
+    assert m.count() > 0 and m.box[:3] == (0, 0, 0)
+    assert m.nbytes <= 4 * 4 * 4 * 1  # the mask stores only the brush's words
+    np.testing.assert_array_equal(m.to_numpy(), model_brush(g, [[-1.0, -1.0, -1.0]], 5.0))
+    before = ed.undo_memory
+    changed = ed.paint("a", [[20, 20, 20], [40, 30, 25]], 4.0)
+    grid_bytes = 50 * 60 * 3 * 4
+    # only the changed words are kept (index + XOR, 8 bytes each): far less than the mask
+    assert ed.undo_memory - before <= 8 * changed and ed.undo_memory - before < grid_bytes // 20
+    assert ed.paint("a", [[1000, 1000, 1000]], 3.0) == 0  # entirely outside: nothing happens
+
+
+def test_undo_budget_drops_oldest(backend):
+    seg = Segmentation(GEOM, backend=backend)
+    seg.add_segment(name="a")
+    ed = Editor(seg, undo_budget=64)
+    for x in range(6):
+        ed.paint("a", GEOM.ijk_to_world_points([[3 + 5 * x, 5, 4]]), 3.0)
+    assert ed.undo_memory <= 64
+    n = 0
+    while ed.undo():
+        n += 1
+    assert 0 < n < 6 and seg["a"].mask.count() > 0  # the oldest levels were dropped
+
+
+def test_preview_slice_and_commit(backend):
+    seg = Segmentation(GEOM, backend=backend)
+    seg.add_segment(name="a")
+    ed = Editor(seg)
+    c = GEOM.ijk_to_world_points([18, 7, 4])
+    p = ed.preview("a", [c], 4.0)
+    assert seg["a"].mask.count() == 0  # a preview changes nothing
+    bbox, packed = p.slice(0, 4)
+    brush = model_brush(GEOM, [c], 4.0)
+    r0, r1, c0, c1 = bbox
+    want = brush[4, r0:r1, c0:c1]
+    np.testing.assert_array_equal(np.unpackbits(packed, bitorder="little")[:want.size].reshape(want.shape), want)
+    assert not brush[4][:r0].any() and not brush[4][r1:].any()
+    assert p.slice(0, 8) is None or brush[8].any()
+    ed.commit(p)
+    np.testing.assert_array_equal(seg["a"].mask.to_numpy(), brush)
+
+
+@pytest.mark.parametrize("call,msg,err", [
+    (lambda ed: ed.paint("nope", [[0, 0, 0]], 3), "no segment", UnknownSegmentError),
+    (lambda ed: ed.paint("a", [[0, 0, 0]], 0), "positive", InvalidInputError),
+    (lambda ed: ed.paint("a", [[0, 0, 0]], -2), "positive", InvalidInputError),
+    (lambda ed: ed.paint("a", [[0, 0, 0]], 1e6), "larger than", InvalidInputError),
+    (lambda ed: ed.paint("a", [[0, np.nan, 0]], 3), "finite", InvalidInputError),
+    (lambda ed: ed.paint("a", [], 3), "N >= 1", InvalidInputError),
+    (lambda ed: ed.paint("a", [[0, 0, 0]], 3, shape="star"), "unknown brush shape", InvalidInputError),
+    (lambda ed: ed.paint("a", [[0, 0, 0]], 3, space="ras"), "point space", InvalidInputError),
+])
+def test_bad_edits_change_nothing(backend, call, msg, err):
+    seg = Segmentation(GEOM, backend=backend)
+    seg.add_segment(name="a")
+    ed = Editor(seg)
+    ed.paint("a", GEOM.ijk_to_world_points([[10, 5, 4]]), 3.0)
+    before = seg["a"].mask.to_numpy()
+    with pytest.raises(err, match=msg):
+        call(ed)
+    np.testing.assert_array_equal(seg["a"].mask.to_numpy(), before)
+
+
+def test_bad_masking_settings(backend):
+    seg = Segmentation(GEOM, backend=backend)
+    seg.add_segment(name="a")
+    ed = Editor(seg)
+    for m, msg in [(Masking("sideways"), "unknown editable area"), (Masking(overwrite="some"), "overwrite mode"),
+                   (Masking("inside"), "needs mask_segment"), (Masking(intensity_range=(5, 1)), "empty"),
+                   (Masking(intensity_range=(0, 1)), "source image")]:
+        ed.masking = m
+        with pytest.raises(InvalidInputError, match=msg):
+            ed.paint("a", GEOM.ijk_to_world_points([[10, 5, 4]]), 3.0)
+    assert seg["a"].mask.count() == 0
+
+
+def test_masking_special_cases(backend):
+    """The edited segment is always editable, and erasing with 'inside X' moves voxels back to X."""
+    for area, segs_painted in [("inside_all", ["a"]), ("inside", ["x", "a"])]:
+        seg = Segmentation(GEOM, backend=backend)
+        for name in ("a", "x"):
+            seg.add_segment(name=name)
+        ed = Editor(seg)
+        c = GEOM.ijk_to_world_points([[18, 7, 4]])
+        ed.masking = Masking("everywhere", overwrite="allow_overlap")
+        ed.paint("a", c, 5.0)
+        a_before = seg["a"].mask.to_numpy()
+        ed.masking = Masking(area, "x" if area == "inside" else None)
+        ed.erase("a", c, 3.0)
+        small = model_brush(GEOM, c, 3.0)
+        # a's own voxels are editable even though they lie in no other segment
+        np.testing.assert_array_equal(seg["a"].mask.to_numpy(), a_before & ~small)
+        if area == "inside":
+            np.testing.assert_array_equal(seg["x"].mask.to_numpy(), a_before & small)
