@@ -24,10 +24,12 @@ into X (Slicer's special case).
 from __future__ import annotations
 
 import math
+import zlib
 from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
+from numba import njit
 
 from .backends.base import format_bytes, parse_bytes
 from .errors import InvalidInputError, UnknownSegmentError
@@ -108,6 +110,42 @@ class StrokePreview:
         return bbox, np.packbits(block, bitorder="little")
 
 
+@njit(cache=True, nogil=True)
+def _stamp_balls(dense, k0, j0, i0, cijk, m, r2, skip, lo, hi, half):
+    """Set every voxel of ``dense`` (origin k0, j0, i0) whose centre is within sqrt(r2) mm of a
+    stamp centre (continuous ijk). The difference of a voxel centre and a stamp centre is
+    ((0 + di*m[:, 0]) + dj*m[:, 1]) + dk*m[:, 2] in float64, without the slice normal's axis
+    ``skip`` for discs (then only the voxels of the stamp's slice count)."""
+    for s in range(cijk.shape[0]):
+        c = cijk[s]
+        b0 = np.empty(3, np.int64)
+        b1 = np.empty(3, np.int64)
+        for a in range(3):
+            b0[a] = max(np.int64(np.floor(c[a] - half[a] - 1)), lo[a])
+            b1[a] = min(np.int64(np.ceil(c[a] + half[a] + 1)) + 1, hi[a])
+        if skip >= 0:
+            plane = np.int64(np.rint(c[skip]))
+            if plane < b0[skip] or plane >= b1[skip]:
+                continue
+            b0[skip] = plane
+            b1[skip] = plane + 1
+        for k in range(b0[2], b1[2]):
+            for j in range(b0[1], b1[1]):
+                for i in range(b0[0], b1[0]):
+                    d2 = 0.0
+                    for x in range(3):
+                        v = 0.0
+                        if skip != 0:
+                            v = v + (i - c[0]) * m[x, 0]
+                        if skip != 1:
+                            v = v + (j - c[1]) * m[x, 1]
+                        if skip != 2:
+                            v = v + (k - c[2]) * m[x, 2]
+                        d2 = d2 + v * v
+                    if d2 <= r2:
+                        dense[k - k0, j - j0, i - i0] = True
+
+
 def _unpack(words: np.ndarray, box, ni: int) -> np.ndarray:
     ext = extent_of_box(box, ni)
     bits = np.unpackbits(words.view(np.uint8), bitorder="little").reshape(words.shape[0], words.shape[1], -1)
@@ -124,11 +162,11 @@ def _pack(dense: np.ndarray) -> np.ndarray:
 
 @dataclass
 class _Level:
-    changes: list[tuple[str, tuple, np.ndarray, np.ndarray]]  # (segment id, box, flat word index, xor)
+    changes: list[tuple[str, tuple, bytes]]  # (segment id, box, zlib of the block's old ^ new words)
 
     @property
     def nbytes(self) -> int:
-        return sum(i.nbytes + x.nbytes for _, _, i, x in self.changes)
+        return sum(len(z) + 64 for _, _, z in self.changes)
 
 
 class Editor:
@@ -214,37 +252,9 @@ class Editor:
             return None
         ext = Extent(int(lo[2]), int(hi[2]), int(lo[1]), int(hi[1]), int(lo[0]), int(hi[0]))
         dense = np.zeros(ext.shape, bool)
-        m = g.ijk_to_world[:3, :3]
-        for c_ijk, c in zip(cijk, centres):
-            blo = np.maximum(np.floor(c_ijk - half - 1).astype(np.int64), lo)
-            bhi = np.minimum(np.ceil(c_ijk + half + 1).astype(np.int64) + 1, hi)
-            if np.any(bhi <= blo):
-                continue
-            ii = np.arange(blo[0], bhi[0])
-            jj = np.arange(blo[1], bhi[1])
-            kk = np.arange(blo[2], bhi[2])
-            if shape == "disc":
-                plane = int(np.rint(c_ijk[2 - axis]))
-                sel = [kk, jj, ii][axis]
-                sel = sel[sel == plane]
-                if sel.size == 0:
-                    continue
-                if axis == 0:
-                    kk = sel
-                elif axis == 1:
-                    jj = sel
-                else:
-                    ii = sel
-            K, J, I = np.meshgrid(kk, jj, ii, indexing="ij")
-            # voxel centre minus stamp centre in world mm (float64, one fixed formula); a disc
-            # measures the distance within its slice, leaving out the slice normal's axis
-            skip = 2 - axis if shape == "disc" else -1
-            dx = np.zeros(K.shape + (3,))
-            for a, steps in enumerate((I - c_ijk[0], J - c_ijk[1], K - c_ijk[2])):
-                if a != skip:
-                    dx += steps[..., None] * m[:, a]
-            inside = (dx * dx).sum(-1) <= r * r
-            dense[K - ext.k0, J - ext.j0, I - ext.i0] |= inside
+        skip = 2 - axis if shape == "disc" else -1
+        _stamp_balls(dense, ext.k0, ext.j0, ext.i0, cijk, np.ascontiguousarray(g.ijk_to_world[:3, :3]), r * r,
+                     skip, lo, hi, half)
         if not dense.any():
             return None
         return self._block(ext, dense)
@@ -358,14 +368,14 @@ class Editor:
                 continue
             old = b.to_numpy(s.mask.block(box)) if s.mask.nbytes else np.zeros(box[3:], np.uint32)
             new = old | words if op == "or" else old & ~words
-            diff = (old ^ new).ravel()
-            idx = np.flatnonzero(diff)
-            if idx.size == 0:
+            diff = old ^ new
+            if not diff.any():
                 continue
             s.mask.apply_block_(b.asarray(new), box, "set")
             self.segmentation.invalidate(s.id)
-            changes.append((s.id, box, idx.astype(np.int32), diff[idx]))
-            total += int(np.unpackbits(diff[idx].view(np.uint8)).sum())
+            # only what changed is kept: the XOR is zero outside the changed bits, so it compresses
+            changes.append((s.id, box, zlib.compress(diff.tobytes(), 9)))
+            total += int(np.unpackbits(diff.view(np.uint8)).sum())
         if changes:
             self._push(_Level(changes))
         return total
@@ -392,10 +402,9 @@ class Editor:
 
     def _flip(self, level: _Level) -> None:
         b = self.segmentation.backend
-        for sid, box, idx, xor in level.changes:
+        for sid, box, z in level.changes:
             s = self.segmentation[sid]
-            block = np.zeros(box[3:], np.uint32)
-            block.ravel()[idx] = xor
+            block = np.frombuffer(zlib.decompress(z), np.uint32).reshape(box[3:])
             s.mask.apply_block_(b.asarray(block), box, "xor")
             self.segmentation.invalidate(sid)
 
