@@ -74,15 +74,19 @@ class Masking:
 
 @dataclass
 class StrokePreview:
-    """What a stroke would change: the rasterized stroke block, not yet committed."""
+    """What an edit would change: the rasterized region's block, not yet committed."""
 
     segment_id: str
     erase: bool
     erase_all: bool
     box: tuple[int, int, int, int, int, int]
-    stroke: np.ndarray  # host words of the rasterized stroke over box
+    stroke: np.ndarray  # host words of the rasterized region over box
     masking: Masking
     _editor: "Editor" = field(repr=False)
+    #: erase from these segments (ids) instead of only the selected one (all visible, for scissors)
+    erase_targets: list[str] | None = None
+    #: Slicer's "set" mode (threshold): the segment becomes the region inside the editable area
+    replace: bool = False
 
     @property
     def extent(self) -> Extent:
@@ -342,11 +346,15 @@ class Editor:
         modifier = self._modifier(p)
         target = seg[p.segment_id]
         plan: list[tuple[object, str, np.ndarray]] = []
+        if p.replace:  # Set mode: voxels of the editable area outside the region leave the segment
+            editable = self._editable(p.segment_id, p.box, p.masking, False)
+            plan.append((target, "andnot", editable & ~modifier))
         if p.erase:
-            victims = list(seg) if p.erase_all else [target]
+            victims = list(seg) if p.erase_all else (
+                [seg[t] for t in p.erase_targets] if p.erase_targets is not None else [target])
             for s in victims:
                 plan.append((s, "andnot", modifier))
-            if not p.erase_all and p.masking.editable_area == "inside":
+            if not p.erase_all and p.erase_targets is None and p.masking.editable_area == "inside":
                 x = seg.segment(p.masking.mask_segment)
                 if x.id != target.id:
                     own = seg.backend.to_numpy(target.mask.block(p.box))
@@ -361,13 +369,19 @@ class Editor:
 
     def _apply(self, plan, box) -> int:
         b = self.segmentation.backend
+        # combine the plan per segment first (a segment may be cleared and filled in one edit)
+        merged: dict[str, list] = {}
+        for s, op, words in plan:
+            merged.setdefault(s.id, [s, []])[1].append((op, words))
         changes = []
         total = 0
-        for s, op, words in plan:
-            if not words.any() or (op == "andnot" and s.mask.nbytes == 0):
+        for s, ops in merged.values():
+            if not any(w.any() for _, w in ops) or (all(op == "andnot" for op, _ in ops) and s.mask.nbytes == 0):
                 continue
             old = b.to_numpy(s.mask.block(box)) if s.mask.nbytes else np.zeros(box[3:], np.uint32)
-            new = old | words if op == "or" else old & ~words
+            new = old
+            for op, words in ops:
+                new = new | words if op == "or" else new & ~words
             diff = old ^ new
             if not diff.any():
                 continue
@@ -379,6 +393,188 @@ class Editor:
         if changes:
             self._push(_Level(changes))
         return total
+
+    # --- scissors, draw, threshold -------------------------------------------------------------
+    def _shape_in_slice(self, points, shape: str, axis: int, space: str):
+        """(slice index, dense in-plane bool array, (row0, col0)) of a 2D shape drawn in the slice
+        of grid axis ``axis`` through the first point. In-plane rows/columns are the other two
+        grid axes in (k, j, i) order. A pixel is inside when its centre is (even-odd rule for a
+        polygon; within the radius in mm for a circle whose rim passes through the second point;
+        between the corners for a rectangle)."""
+        g = self.segmentation.geometry
+        if axis not in (0, 1, 2):
+            raise InvalidInputError(f"slice axis must be 0 (k), 1 (j) or 2 (i), got {axis!r}")
+        ijk = self._points_ijk(points, space)
+        kji = ijk[:, ::-1]
+        plane = int(np.rint(kji[0, axis]))
+        if not 0 <= plane < g.shape[axis]:
+            raise InvalidInputError(f"the shape's slice {plane} is outside the volume along axis {axis}")
+        ra, ca = [a for a in range(3) if a != axis]
+        nr, nc = g.shape[ra], g.shape[ca]
+        uv = kji[:, [ra, ca]]
+        if shape == "freeform":
+            if len(uv) < 3:
+                raise InvalidInputError(f"a free-form shape needs at least 3 points, got {len(uv)}")
+            lo = np.clip(np.floor(uv.min(0)).astype(int), 0, [nr, nc])
+            hi = np.clip(np.ceil(uv.max(0)).astype(int) + 1, 0, [nr, nc])
+            R, C = np.meshgrid(np.arange(lo[0], hi[0]), np.arange(lo[1], hi[1]), indexing="ij")
+            inside = np.zeros(R.shape, bool)
+            for (y1, x1), (y2, x2) in zip(uv, np.roll(uv, -1, axis=0)):
+                if y1 == y2:
+                    continue
+                cross = ((y1 > R) != (y2 > R)) & (C < (x2 - x1) * (R - y1) / (y2 - y1) + x1)
+                inside ^= cross
+        elif shape == "rectangle":
+            if len(uv) < 2:
+                raise InvalidInputError("a rectangle needs two corner points")
+            a, b = uv[0], uv[1]
+            lo = np.clip(np.ceil(np.minimum(a, b)).astype(int), 0, [nr, nc])
+            hi = np.clip(np.floor(np.maximum(a, b)).astype(int) + 1, 0, [nr, nc])
+            inside = np.ones((max(0, hi[0] - lo[0]), max(0, hi[1] - lo[1])), bool)
+        elif shape == "circle":
+            if len(uv) < 2:
+                raise InvalidInputError("a circle needs its centre and a point on its rim")
+            m = g.ijk_to_world[:3, :3]
+            cols = [2 - ra, 2 - ca]  # ijk columns of the in-plane axes
+            def mm(du, dv):
+                return du[..., None] * m[:, cols[0]] + dv[..., None] * m[:, cols[1]]
+            rad2 = float((mm(np.asarray(uv[1, 0] - uv[0, 0]), np.asarray(uv[1, 1] - uv[0, 1])) ** 2).sum())
+            half = math.sqrt(rad2) / np.asarray([g.spacing_kji[ra], g.spacing_kji[ca]])
+            lo = np.clip(np.floor(uv[0] - half - 1).astype(int), 0, [nr, nc])
+            hi = np.clip(np.ceil(uv[0] + half + 1).astype(int) + 1, 0, [nr, nc])
+            R, C = np.meshgrid(np.arange(lo[0], hi[0]), np.arange(lo[1], hi[1]), indexing="ij")
+            inside = (mm(R - uv[0, 0], C - uv[0, 1]) ** 2).sum(-1) <= rad2
+        else:
+            raise InvalidInputError(f"unknown scissors shape {shape!r}; choose freeform, circle or rectangle")
+        return plane, inside, (int(lo[0]), int(lo[1]))
+
+    def _extrusion(self, axis: int, plane: int, mode: str, depth_mm: float) -> tuple[int, int]:
+        n = self.segmentation.geometry.shape[axis]
+        sp = self.segmentation.geometry.spacing_kji[axis]
+        d = float(depth_mm)
+        if not math.isfinite(d) or d < 0:
+            raise InvalidInputError(f"cut depth must be a non-negative number of mm, got {depth_mm!r}")
+        steps = int(math.floor(d / sp + 1e-9))
+        if mode == "unlimited":
+            return 0, n
+        if mode == "positive":
+            return plane, n if d == 0 else min(n, plane + steps + 1)
+        if mode == "negative":
+            return 0 if d == 0 else max(0, plane - steps), plane + 1
+        if mode == "symmetric":
+            h = int(math.floor(d / 2 / sp + 1e-9))
+            return max(0, plane - h), min(n, plane + h + 1)
+        if mode == "slice":
+            return plane, plane + 1
+        raise InvalidInputError(f"unknown extrusion {mode!r}; choose unlimited, positive, negative or symmetric")
+
+    def scissors_preview(self, segment: str, points, *, operation: str = "erase_inside", shape: str = "freeform",
+                         axis: int = 0, extrusion: str = "unlimited", depth_mm: float = 0.0,
+                         all_visible: bool = False, space: str = "world") -> StrokePreview | None:
+        """Scissors: a shape drawn in a slice, extruded along the slice normal; ``operation``:
+        erase_inside, erase_outside, fill_inside or fill_outside; erasing may apply to all
+        visible segments."""
+        ops = ("erase_inside", "erase_outside", "fill_inside", "fill_outside")
+        if operation not in ops:
+            raise InvalidInputError(f"unknown scissors operation {operation!r}; choose one of {', '.join(ops)}")
+        seg = self.segmentation
+        sid = seg.segment(segment).id
+        self.masking.check(seg)
+        plane, inside2d, (r0, c0) = self._shape_in_slice(points, shape, axis, space)
+        s0, s1 = self._extrusion(axis, plane, extrusion, depth_mm)
+        ra, ca = [a for a in range(3) if a != axis]
+        lo, hi = [0, 0, 0], [0, 0, 0]
+        lo[axis], hi[axis] = s0, s1
+        lo[ra], hi[ra] = r0, r0 + inside2d.shape[0]
+        lo[ca], hi[ca] = c0, c0 + inside2d.shape[1]
+        inner = Extent(lo[0], hi[0], lo[1], hi[1], lo[2], hi[2])
+        erase = operation.startswith("erase")
+        targets = [s.id for s in seg if s.visible] if (erase and all_visible) else None
+        if operation.endswith("inside"):
+            if inner.is_empty or not inside2d.any():
+                return None
+            dense = np.broadcast_to(np.expand_dims(inside2d, axis), inner.shape).copy()
+            ext = inner
+        else:
+            if erase:  # only where the affected segments have voxels
+                ext = Extent.empty()
+                for t in (targets or [sid]):
+                    ext = ext.union(seg[t].mask.box_extent)
+            else:
+                ext = seg.geometry.extent
+            if ext.is_empty:
+                return None
+            dense = np.ones(ext.shape, bool)
+            cut = inner.intersect(ext)
+            if not cut.is_empty:
+                sl2 = [slice(cut.k0 - inner.k0, cut.k1 - inner.k0), slice(cut.j0 - inner.j0, cut.j1 - inner.j0),
+                       slice(cut.i0 - inner.i0, cut.i1 - inner.i0)]
+                sub = np.broadcast_to(np.expand_dims(inside2d, axis), inner.shape)[tuple(sl2)]
+                dense[cut.k0 - ext.k0:cut.k1 - ext.k0, cut.j0 - ext.j0:cut.j1 - ext.j0,
+                      cut.i0 - ext.i0:cut.i1 - ext.i0] &= ~sub
+        box, words = self._block(ext, dense)
+        m = self.masking
+        return StrokePreview(sid, erase, False, box, words,
+                             Masking(m.editable_area, m.mask_segment, m.intensity_range, m.overwrite), self,
+                             erase_targets=targets)
+
+    def scissors(self, segment: str, points, **kw) -> int:
+        p = self.scissors_preview(segment, points, **kw)
+        return self.commit(p) if p is not None else 0
+
+    def draw(self, segment: str, points, *, axis: int = 0, space: str = "world") -> int:
+        """Draw: fill a polygon in one slice (the slice of the first point)."""
+        p = self.scissors_preview(segment, points, operation="fill_inside", shape="freeform", axis=axis,
+                                  extrusion="slice", space=space)
+        return self.commit(p) if p is not None else 0
+
+    def threshold(self, segment: str, lo: float, hi: float) -> int:
+        """Slicer's Threshold effect: within the editable area the segment becomes the voxels of
+        the source image in [lo, hi] (voxels outside the editable area are kept)."""
+        if self.image is None:
+            raise InvalidInputError("the threshold effect needs the source image")
+        seg = self.segmentation
+        sid = seg.segment(segment).id
+        self.masking.check(seg)
+        inside = threshold(self.image, lo, hi)
+        ext = inside.box_extent.union(seg[sid].mask.box_extent)
+        if ext.is_empty:
+            return 0
+        box = box_for_extent(ext)
+        words = self.segmentation.backend.to_numpy(inside.block(box)) if inside.nbytes else np.zeros(box[3:], np.uint32)
+        m = self.masking
+        p = StrokePreview(sid, False, False, box, words, Masking(m.editable_area, m.mask_segment, m.intensity_range,
+                                                                 m.overwrite), self, replace=True)
+        return self.commit(p)
+
+    def auto_threshold(self, method: str = "otsu") -> tuple[float, float]:
+        """A threshold range from the source image's histogram (computed on the device): the range
+        above the threshold value, as Slicer's "threshold above". Methods: otsu, isodata, mean,
+        minimum, yen (scikit-image's, given the histogram). int16/uint16 images."""
+        from skimage import filters
+
+        from .ops.stats import _histogram
+
+        if self.image is None:
+            raise InvalidInputError("auto-threshold needs the source image")
+        methods = ("otsu", "isodata", "mean", "minimum", "yen")
+        if method not in methods:
+            raise InvalidInputError(f"unknown auto-threshold method {method!r}; choose one of {', '.join(methods)}")
+        if self.image.dtype not in (np.int16, np.uint16):
+            raise InvalidInputError(f"auto-threshold needs an int16 or uint16 image, got {self.image.dtype}")
+        info = np.iinfo(self.image.dtype)
+        full = Mask.full(self.image.geometry, backend=self.image.backend)
+        hist = _histogram(full, self.image, int(info.min), int(info.max) - int(info.min) + 1).astype(np.int64)
+        nz = np.nonzero(hist)[0]
+        if nz.size < 2:
+            raise InvalidInputError("the image has fewer than two distinct values: nothing to threshold")
+        counts = hist[nz[0]:nz[-1] + 1]
+        centres = np.arange(nz[0], nz[-1] + 1) + int(info.min)
+        if method == "mean":
+            t = float((counts * centres).sum() / counts.sum())
+        else:
+            t = float(getattr(filters, f"threshold_{method}")(hist=(counts, centres)))
+        return t, float(centres[-1])
 
     # --- undo / redo ------------------------------------------------------------------------
     def _push(self, level: _Level) -> None:

@@ -262,3 +262,107 @@ def test_masking_special_cases(backend):
         np.testing.assert_array_equal(seg["a"].mask.to_numpy(), a_before & ~small)
         if area == "inside":
             np.testing.assert_array_equal(seg["x"].mask.to_numpy(), a_before & small)
+
+
+def _slab(shape2d_mask, axis, plane_range, shape):
+    out = np.zeros(shape, bool)
+    for s in range(*plane_range):
+        idx = [slice(None)] * 3
+        idx[axis] = s
+        out[tuple(idx)] = shape2d_mask
+    return out
+
+
+@pytest.mark.parametrize("axis", [0, 1, 2])
+def test_draw_fills_a_polygon_like_matplotlib(backend, axis):
+    from matplotlib.path import Path
+
+    g = ImageGeometry((12, 16, 40), spacing=(0.6, 0.8, 2.0))
+    seg = Segmentation(g, backend=backend)
+    seg.add_segment(name="a")
+    ed = Editor(seg)
+    dims = [d for a, d in enumerate(g.shape) if a != axis]
+    poly = np.array([[1.3, 1.2], [dims[0] - 2.4, 2.1], [dims[0] - 3.7, dims[1] - 1.6], [2.2, dims[1] * 0.6]])
+    pts_kji = np.insert(poly, axis, 5.2, axis=1)  # the slice through the first point: index 5
+    ed.draw("a", pts_kji[:, ::-1], axis=axis, space="ijk")
+    R, C = np.meshgrid(np.arange(dims[0]), np.arange(dims[1]), indexing="ij")
+    inside = Path(poly).contains_points(np.stack([R.ravel(), C.ravel()], 1)).reshape(R.shape)
+    np.testing.assert_array_equal(seg["a"].mask.to_numpy(), _slab(inside, axis, (5, 6), g.shape))
+
+
+@pytest.mark.parametrize("extrusion,depth,planes", [("unlimited", 0, (0, 9)), ("positive", 0, (4, 9)),
+                                                     ("negative", 0, (0, 5)), ("symmetric", 4.0, (3, 6)),
+                                                     ("positive", 2.0, (4, 6))])
+def test_scissors_shapes_and_extrusion(backend, extrusion, depth, planes):
+    g = ImageGeometry((9, 20, 30), spacing=(1.0, 1.0, 2.0))
+    seg = Segmentation(g, backend=backend)
+    seg.add_segment(name="a")
+    seg.add_segment(name="b")
+    ed = Editor(seg)
+    full = np.ones(g.shape, bool)
+    ed.scissors("a", [[0, 0, 0], [29, 19, 8]], operation="fill_inside", shape="rectangle", space="ijk")
+    np.testing.assert_array_equal(seg["a"].mask.to_numpy(), full)  # a rectangle over the whole slice, unlimited
+    ed.scissors("a", [[10.4, 6.3, 4], [14.6, 6.3, 4]], operation="erase_inside", shape="circle", space="ijk",
+                extrusion=extrusion, depth_mm=depth)
+    R, C = np.meshgrid(np.arange(20), np.arange(30), indexing="ij")
+    disc = (R - 6.3) ** 2 + (C - 10.4) ** 2 <= 4.2 ** 2
+    want = full & ~_slab(disc, 0, planes, g.shape)
+    np.testing.assert_array_equal(seg["a"].mask.to_numpy(), want)
+    # erase outside a rectangle on all visible segments (b is hidden and keeps its voxels)
+    ed.masking = Masking(overwrite="allow_overlap")
+    ed.paint("b", [[15, 10, 4]], 6.0, space="ijk")
+    b_before = seg["b"].mask.to_numpy()
+    seg["b"].visible = False
+    ed.scissors("a", [[5.5, 5.5, 4], [20.5, 15.5, 4]], operation="erase_outside", shape="rectangle", space="ijk",
+                all_visible=True)
+    rect = np.zeros((20, 30), bool)
+    rect[6:16, 6:21] = True
+    np.testing.assert_array_equal(seg["a"].mask.to_numpy(), want & _slab(rect, 0, (0, 9), g.shape))
+    np.testing.assert_array_equal(seg["b"].mask.to_numpy(), b_before)
+    assert ed.undo() and ed.undo()
+    np.testing.assert_array_equal(seg["a"].mask.to_numpy(), want)
+
+
+def test_threshold_effect_with_masking_and_auto_threshold(backend, rng):
+    from skimage.filters import threshold_otsu
+
+    g = ImageGeometry((6, 10, 37))
+    a = rng.integers(-200, 400, g.shape).astype(np.int16)
+    seg = Segmentation(g, backend=backend)
+    for n in ("a", "b"):
+        seg.add_segment(name=n)
+    ed = Editor(seg, Image.from_numpy(a, g, backend=backend))
+    ed.threshold("b", -50, 50)
+    editable = np.zeros(g.shape, bool)
+    editable[2:5] = True
+    old_a = np.zeros(g.shape, bool)
+    old_a[:, :, :5] = True
+    ed.masking = Masking(overwrite="allow_overlap")
+    ed.scissors("a", [[0, 0, 0], [4, 9, 5]], operation="fill_inside", shape="rectangle", space="ijk")
+    np.testing.assert_array_equal(seg["a"].mask.to_numpy(), old_a)
+    ed.masking = Masking("inside", "b")
+    b_before = seg["b"].mask.to_numpy()
+    ed.threshold("a", 0, 300)  # only inside b (and a's own voxels) may change
+    allowed = b_before | old_a
+    want = (old_a & ~allowed) | (allowed & (a >= 0) & (a <= 300))
+    np.testing.assert_array_equal(seg["a"].mask.to_numpy(), want)
+    np.testing.assert_array_equal(seg["b"].mask.to_numpy(), b_before & ~want)  # overwrite all
+    lo, hi = ed.auto_threshold("otsu")
+    counts = np.bincount((a - a.min()).ravel())
+    assert lo == pytest.approx(threshold_otsu(hist=(counts, np.arange(counts.size) + a.min())))
+    assert hi == a.max()
+    with pytest.raises(InvalidInputError, match="unknown auto-threshold"):
+        ed.auto_threshold("huang")
+
+
+def test_scissors_errors(backend):
+    seg = Segmentation(GEOM, backend=backend)
+    seg.add_segment(name="a")
+    ed = Editor(seg)
+    for kw, msg in [(dict(operation="cut"), "unknown scissors operation"), (dict(shape="star"), "unknown scissors shape"),
+                    (dict(extrusion="sideways"), "unknown extrusion"), (dict(depth_mm=-1, extrusion="symmetric"), "depth")]:
+        with pytest.raises(InvalidInputError, match=msg):
+            ed.scissors("a", [[1, 1, 1], [5, 1, 1], [3, 4, 1]], space="ijk", **kw)
+    with pytest.raises(InvalidInputError, match="at least 3 points"):
+        ed.draw("a", [[1, 1, 1], [5, 1, 1]], space="ijk")
+    assert seg["a"].mask.count() == 0
