@@ -152,13 +152,37 @@ def run_demo(shape: tuple[int, int, int] = (400, 512, 512), outdir: Path = Path(
             f"{row['statistics_s'] * 1e3:.0f} ms{same}")
         del img
 
-    # outputs
+    # editing: a brush stroke of a new "lesion" segment inside the liver (allowed only there),
+    # and a scissors cut removing the front left ribs, each one undo level
     assert seg is not None
+    from .editor import Editor, Masking
+
+    bone_seg = seg.segment(len(seg) - 1)
+    bone = bone_seg.mask.to_numpy()
+    ed = Editor(seg)
+    g = ph.geometry
+    nk, nj, ni = g.shape
+    lesion = seg.add_segment(name="lesion (brush)", color=(0.2, 0.9, 0.3))
+    ed.masking = Masking("inside", "liver", overwrite="allow_overlap")
+    stroke = g.ijk_to_world_points([[0.30 * ni, 0.45 * nj, 0.50 * nk], [0.36 * ni, 0.50 * nj, 0.52 * nk],
+                                    [0.40 * ni, 0.46 * nj, 0.54 * nk]])
+    t = time.perf_counter()
+    n_paint = ed.paint(lesion.id, stroke, 20.0)
+    t_paint = time.perf_counter() - t
+    ed.masking = Masking()
+    t = time.perf_counter()
+    n_cut = ed.scissors("ribs", g.ijk_to_world_points([[0.0, 0.0, nk / 2], [ni / 2, nj / 3, nk / 2]]),
+                        shape="rectangle", operation="erase_inside", extrusion="unlimited")
+    t_cut = time.perf_counter() - t
+    summary["editing"] = {"brush_voxels": n_paint, "brush_s": t_paint, "scissors_voxels": n_cut,
+                          "scissors_s": t_cut, "undo_bytes": ed.undo_memory}
+    log(f"  editing: a 20 mm brush stroke inside the liver ({n_paint} voxels, {t_paint * 1e3:.1f} ms), a scissors "
+        f"cut of the front left ribs ({n_cut} voxels, {t_cut * 1e3:.1f} ms); undo holds {ed.undo_memory} bytes")
+
+    # outputs
     from .io.segmentation_io import write_segmentation
 
     t = time.perf_counter()
-    bone_seg = seg.segment(len(seg) - 1)
-    bone = bone_seg.mask.to_numpy()
     out_seg = write_segmentation(seg, outdir / "phantom.seg.nrrd")
     out_h5 = write_segmentation(seg, outdir / "phantom.h5")
     summary["outputs"] = {"segmentation_seg_nrrd": str(out_seg), "segmentation_h5": str(out_h5)}
@@ -173,10 +197,13 @@ def run_demo(shape: tuple[int, int, int] = (400, 512, 512), outdir: Path = Path(
     inter = int(np.count_nonzero(bone & truth_bone))
     dice = 2 * inter / max(1, int(bone.sum()) + int(truth_bone.sum()))
     summary["bone_dice_vs_truth"] = dice
-    overlays = {n: (ph.labels == v, c) for v, (n, _, c) in PHANTOM_LABELS.items() if v not in (1, 2)}
-    overlays["bone (threshold)"] = (bone, (1.0, 0.85, 0.2))
+    # the segmentation as edited: the bone threshold underneath, then the organs, the cut ribs and the lesion
+    overlays = {"bone (threshold)": (bone, (1.0, 0.85, 0.2))}
+    overlays.update({s.name: (s.mask.to_numpy(), s.color) for s in seg
+                     if s.name not in ("body", "fat") and not s.name.startswith("bone")})
     png = save_overview_png(outdir / "overview.png", ph.image, overlays, ph.geometry.spacing_kji,
-                            f"gpuseg demo: phantom anatomy and bone = HU in [{BONE[0]:g}, {BONE[1]:g}]")
+                            f"gpuseg demo: phantom segments, bone = HU in [{BONE[0]:g}, {BONE[1]:g}], a brush "
+                            "stroke in the liver, front left ribs cut with scissors")
     if png is not None:
         summary["outputs"]["overview_png"] = str(png)
     log(f"  bone vs phantom truth: Dice {dice:.3f}; wrote {len(seg)} segments to {out_seg.name} and "

@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "gpuseg.cli.io",
     "gpuseg.cli.effects",
     "gpuseg.cli.regions",
+    "gpuseg.cli.edit",
 ]
 
 
