@@ -150,6 +150,49 @@ def _stamp_balls(dense, k0, j0, i0, cijk, m, r2, skip, lo, hi, half):
                         dense[k - k0, j - j0, i - i0] = True
 
 
+def _li(counts: np.ndarray, values: np.ndarray) -> float:
+    """Li's iterative minimum cross-entropy threshold on an integer histogram (values shifted
+    so that the smallest is 0, as the method needs positive means)."""
+    v = values.astype(np.float64) - values[0]
+    w = counts.astype(np.float64)
+    present = v[w > 0]
+    tol = float(np.min(np.diff(present))) / 2 if present.size > 1 else 0.5
+    t_next, t_cur = float((w * v).sum() / w.sum()), -2 * tol
+    while abs(t_next - t_cur) > tol:
+        t_cur = t_next
+        fg = v > t_cur
+        mean_f = (w[fg] * v[fg]).sum() / w[fg].sum()
+        mean_b = (w[~fg] * v[~fg]).sum() / w[~fg].sum()
+        if mean_b == 0:
+            break
+        t_next = float((mean_b - mean_f) / (np.log(mean_b) - np.log(mean_f)))
+    return t_next + float(values[0])
+
+
+def _triangle(counts: np.ndarray, values: np.ndarray) -> float:
+    """Zack's triangle threshold: the bin farthest from the line joining the histogram's peak to
+    the end of its longer tail."""
+    h = counts.astype(np.float64)
+    nz = np.flatnonzero(h)
+    lo, hi = int(nz[0]), int(nz[-1])
+    peak = int(np.argmax(h))
+    if lo == hi:
+        return float(values[lo])
+    flip = (peak - lo) < (hi - peak)  # walk along the longer tail
+    if flip:
+        h = h[::-1]
+        peak, lo = len(h) - 1 - peak, len(h) - 1 - hi
+    width = peak - lo
+    x = np.arange(width)
+    height = h[peak]
+    norm = math.hypot(height, width)
+    dist = (height / norm) * x - (width / norm) * h[x + lo]
+    level = int(np.argmax(dist)) + lo
+    if flip:
+        level = len(h) - 1 - level
+    return float(values[level])
+
+
 def _unpack(words: np.ndarray, box, ni: int) -> np.ndarray:
     ext = extent_of_box(box, ni)
     bits = np.unpackbits(words.view(np.uint8), bitorder="little").reshape(words.shape[0], words.shape[1], -1)
@@ -549,15 +592,17 @@ class Editor:
 
     def auto_threshold(self, method: str = "otsu") -> tuple[float, float]:
         """A threshold range from the source image's histogram (computed on the device): the range
-        above the threshold value, as Slicer's "threshold above". Methods: otsu, isodata, mean,
-        minimum, yen (scikit-image's, given the histogram). int16/uint16 images."""
+        above the threshold value, as Slicer's "threshold above". Methods: otsu, isodata, minimum,
+        yen (scikit-image's, given the histogram), mean, li (Li's minimum cross entropy,
+        iterated on the histogram) and triangle (Zack's). int16/uint16 images. Huang is not
+        implemented."""
         from skimage import filters
 
         from .ops.stats import _histogram
 
         if self.image is None:
             raise InvalidInputError("auto-threshold needs the source image")
-        methods = ("otsu", "isodata", "mean", "minimum", "yen")
+        methods = ("otsu", "isodata", "li", "mean", "minimum", "triangle", "yen")
         if method not in methods:
             raise InvalidInputError(f"unknown auto-threshold method {method!r}; choose one of {', '.join(methods)}")
         if self.image.dtype not in (np.int16, np.uint16):
@@ -572,6 +617,10 @@ class Editor:
         centres = np.arange(nz[0], nz[-1] + 1) + int(info.min)
         if method == "mean":
             t = float((counts * centres).sum() / counts.sum())
+        elif method == "li":
+            t = _li(counts, centres)
+        elif method == "triangle":
+            t = _triangle(counts, centres)
         else:
             t = float(getattr(filters, f"threshold_{method}")(hist=(counts, centres)))
         return t, float(centres[-1])

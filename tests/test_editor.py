@@ -71,14 +71,16 @@ class Model:
             a = a & (self.image >= lo) & (self.image <= hi)
         return a
 
-    def apply(self, s, brush, m, erase, erase_all):
+    def apply(self, s, brush, m, erase, erase_all, targets=None, replace=False):
         before = [x.copy() for x in self.segs]
         mod = brush & self.editable(s, m, erase)
+        if replace:  # Set mode
+            self.segs[s] &= ~(self.editable(s, m, False) & ~mod)
         if erase:
             own = self.segs[s].copy()
-            for i in (range(len(self.segs)) if erase_all else [s]):
+            for i in (range(len(self.segs)) if erase_all else (targets if targets is not None else [s])):
                 self.segs[i] &= ~mod
-            if not erase_all and m.editable_area == "inside" and int(m.mask_segment) != s:
+            if not erase_all and targets is None and m.editable_area == "inside" and int(m.mask_segment) != s:
                 self.segs[int(m.mask_segment)] |= mod & own
         else:
             self.segs[s] |= mod
@@ -101,7 +103,40 @@ stroke_st = st.tuples(st.just("stroke"), st.integers(0, 2), st.booleans(), st.bo
               st.lists(st.tuples(st.floats(8, 28), st.floats(2, 12), st.floats(1, 7)), min_size=1, max_size=3),
               st.floats(2.0, 8.0), st.sampled_from(["sphere", "disc", "pixel"]), st.integers(0, 2), masking_st,
               st.lists(st.booleans(), min_size=3, max_size=3))
-action_st = st.one_of(stroke_st, stroke_st, stroke_st, stroke_st, st.tuples(st.just("undo")), st.tuples(st.just("redo")))
+scissors_st = st.tuples(st.just("scissors"), st.integers(0, 2),
+                        st.sampled_from(["erase_inside", "erase_outside", "fill_inside", "fill_outside"]),
+                        st.sampled_from(["rectangle", "freeform"]), st.sampled_from(["unlimited", "symmetric"]),
+                        # corners off the pixel centres (the boundary rule of a polygon edge through a
+                        # centre is not part of the definition)
+                        st.tuples(st.integers(0, 12), st.integers(0, 35), st.integers(0, 12), st.integers(0, 35)).map(
+                            lambda t: (t[0] + 0.31, t[1] + 0.17, t[2] + 0.43, t[3] + 0.59)),
+                        st.floats(0.5, 8.5), st.booleans(), masking_st, st.lists(st.booleans(), min_size=3, max_size=3))
+threshold_st = st.tuples(st.just("threshold"), st.integers(0, 2), st.integers(-100, 100), st.integers(0, 120),
+                         masking_st, st.lists(st.booleans(), min_size=3, max_size=3))
+action_st = st.one_of(stroke_st, stroke_st, stroke_st, scissors_st, threshold_st, st.tuples(st.just("undo")),
+                      st.tuples(st.just("redo")))
+
+
+def model_scissors(shape, rect, plane, extrusion, op):
+    """The scissors region (3D) on GEOM, slices along axis 0 (k); rows j, columns i."""
+    from matplotlib.path import Path
+
+    r0, c0, r1, c1 = rect
+    R, C = np.meshgrid(np.arange(GEOM.shape[1]), np.arange(GEOM.shape[2]), indexing="ij")
+    if shape == "rectangle":
+        inside = (R >= min(r0, r1)) & (R <= max(r0, r1)) & (C >= min(c0, c1)) & (C <= max(c0, c1))
+    else:
+        tri = np.array([[r0, c0], [r1, c0], [r1, c1]])
+        if abs((r1 - r0) * (c1 - c0)) < 1e-6:
+            inside = np.zeros(R.shape, bool)
+        else:
+            inside = Path(tri).contains_points(np.stack([R.ravel(), C.ravel()], 1)).reshape(R.shape)
+    k = int(np.rint(plane))
+    ks = range(GEOM.shape[0]) if extrusion == "unlimited" else range(max(0, k - 1), min(GEOM.shape[0], k + 2))
+    region = np.zeros(GEOM.shape, bool)
+    for kk in ks:
+        region[kk] = inside
+    return region if op.endswith("inside") else ~region
 
 
 def run_sequence(backend, actions, seed):
@@ -123,6 +158,32 @@ def run_sequence(backend, actions, seed):
             if model.redo:
                 model.undo.append([x.copy() for x in model.segs])
                 model.segs = model.redo.pop()
+        elif act[0] == "scissors":
+            _, s, op, shape, extrusion, rect, plane, all_visible, masking, visible = act
+            for i, v in enumerate(visible):
+                seg[i].visible = v
+                model.visible[i] = v
+            ed.masking = masking
+            r0, c0, r1, c1 = rect
+            pts = [[c0, r0, plane], [c1, r1, plane]] if shape == "rectangle" else \
+                [[c0, r0, plane], [c0, r1, plane], [c1, r1, plane]]
+            if shape == "freeform" and abs((r1 - r0) * (c1 - c0)) < 1e-6:
+                continue
+            # a symmetric cut of 2 * 1.6 mm on 1.6 mm slices keeps the slice and one each side
+            ed.scissors(str(s), pts, operation=op, shape=shape, axis=0, extrusion=extrusion, depth_mm=3.3,
+                        all_visible=all_visible, space="ijk")
+            region = model_scissors(shape, rect, plane, extrusion, op)
+            erase = op.startswith("erase")
+            targets = [i for i in range(3) if model.visible[i]] if (erase and all_visible) else None
+            model.apply(s, region, masking, erase, False, targets)
+        elif act[0] == "threshold":
+            _, s, lo, width, masking, visible = act
+            for i, v in enumerate(visible):
+                seg[i].visible = v
+                model.visible[i] = v
+            ed.masking = masking
+            ed.threshold(str(s), lo, lo + width)
+            model.apply(s, (img >= lo) & (img <= lo + width), masking, False, False, replace=True)
         else:
             _, s, erase, erase_all, pts_ijk, d, shape, axis, masking, visible = act
             for i, v in enumerate(visible):
@@ -351,6 +412,11 @@ def test_threshold_effect_with_masking_and_auto_threshold(backend, rng):
     counts = np.bincount((a - a.min()).ravel())
     assert lo == pytest.approx(threshold_otsu(hist=(counts, np.arange(counts.size) + a.min())))
     assert hi == a.max()
+    from skimage.filters import threshold_li, threshold_triangle
+
+    assert ed.auto_threshold("li")[0] == pytest.approx(threshold_li(a), rel=1e-6)
+    assert ed.auto_threshold("triangle")[0] == threshold_triangle(a, nbins=int(a.max()) - int(a.min()) + 1)
+    assert ed.auto_threshold("mean")[0] == pytest.approx(a.mean())
     with pytest.raises(InvalidInputError, match="unknown auto-threshold"):
         ed.auto_threshold("huang")
 
@@ -366,3 +432,15 @@ def test_scissors_errors(backend):
     with pytest.raises(InvalidInputError, match="at least 3 points"):
         ed.draw("a", [[1, 1, 1], [5, 1, 1]], space="ijk")
     assert seg["a"].mask.count() == 0
+
+
+@pytest.mark.parametrize("sign", [1, -1])
+def test_triangle_and_li_on_skewed_histograms(backend, rng, sign):
+    from skimage.filters import threshold_li, threshold_triangle
+
+    g = ImageGeometry((8, 20, 33))
+    a = (sign * rng.exponential(60, g.shape)).astype(np.int16)
+    seg = Segmentation(g, backend=backend)
+    ed = Editor(seg, Image.from_numpy(a, g, backend=backend))
+    assert ed.auto_threshold("triangle")[0] == threshold_triangle(a, nbins=int(a.max()) - int(a.min()) + 1)
+    assert ed.auto_threshold("li")[0] == pytest.approx(threshold_li(a), rel=1e-6)
