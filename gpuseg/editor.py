@@ -169,6 +169,39 @@ def _li(counts: np.ndarray, values: np.ndarray) -> float:
     return t_next + float(values[0])
 
 
+def _huang(counts: np.ndarray, values: np.ndarray) -> float:
+    """Huang and Wang's fuzzy threshold (Shannon entropy): for each candidate t, the voxels at or
+    below t belong to the background with membership 1 / (1 + |v - m_b| / C) (m_b their mean,
+    rounded half up; C the histogram's value range), those above to the foreground likewise;
+    the threshold minimises the summed fuzzy entropy (the first minimum wins)."""
+    h = counts.astype(np.float64)
+    v = values.astype(np.float64)
+    nz = np.flatnonzero(h)
+    first, last = int(nz[0]), int(nz[-1])
+    if first == last:
+        return float(values[first])
+    c = float(values[last] - values[first])
+    s = np.cumsum(h)
+    w = np.cumsum(h * v)
+
+    def shannon(mu):
+        mu = np.clip(mu, 1e-300, 1.0)
+        out = -mu * np.log(mu) - (1.0 - mu) * np.log(np.clip(1.0 - mu, 1e-300, None))
+        return np.where(mu >= 1.0, 0.0, out)
+
+    best, arg = np.inf, first
+    span = np.arange(first, last + 1)
+    for t in range(first, last):
+        mb = math.floor(w[t] / s[t] + 0.5)
+        mf = math.floor((w[last] - w[t]) / (s[last] - s[t]) + 0.5)
+        lo, hi = span[span <= t], span[span > t]
+        e = float((h[lo] * shannon(1.0 / (1.0 + np.abs(v[lo] - mb) / c))).sum()
+                  + (h[hi] * shannon(1.0 / (1.0 + np.abs(v[hi] - mf) / c))).sum())
+        if e < best:
+            best, arg = e, t
+    return float(values[arg])
+
+
 def _triangle(counts: np.ndarray, values: np.ndarray) -> float:
     """Zack's triangle threshold: the bin farthest from the line joining the histogram's peak to
     the end of its longer tail."""
@@ -574,6 +607,11 @@ class Editor:
     def threshold(self, segment: str, lo: float, hi: float) -> int:
         """Slicer's Threshold effect: within the editable area the segment becomes the voxels of
         the source image in [lo, hi] (voxels outside the editable area are kept)."""
+        p = self.threshold_preview(segment, lo, hi)
+        return self.commit(p) if p is not None else 0
+
+    def threshold_preview(self, segment: str, lo: float, hi: float) -> StrokePreview | None:
+        """The threshold effect as a preview (see :meth:`threshold`); nothing changes yet."""
         if self.image is None:
             raise InvalidInputError("the threshold effect needs the source image")
         seg = self.segmentation
@@ -582,13 +620,12 @@ class Editor:
         inside = threshold(self.image, lo, hi)
         ext = inside.box_extent.union(seg[sid].mask.box_extent)
         if ext.is_empty:
-            return 0
+            return None
         box = box_for_extent(ext)
         words = self.segmentation.backend.to_numpy(inside.block(box)) if inside.nbytes else np.zeros(box[3:], np.uint32)
         m = self.masking
-        p = StrokePreview(sid, False, False, box, words, Masking(m.editable_area, m.mask_segment, m.intensity_range,
-                                                                 m.overwrite), self, replace=True)
-        return self.commit(p)
+        return StrokePreview(sid, False, False, box, words, Masking(m.editable_area, m.mask_segment,
+                                                                    m.intensity_range, m.overwrite), self, replace=True)
 
     def auto_threshold(self, method: str = "otsu") -> tuple[float, float]:
         """A threshold range from the source image's histogram (computed on the device): the range
@@ -602,7 +639,7 @@ class Editor:
 
         if self.image is None:
             raise InvalidInputError("auto-threshold needs the source image")
-        methods = ("otsu", "isodata", "li", "mean", "minimum", "triangle", "yen")
+        methods = ("otsu", "huang", "isodata", "li", "mean", "minimum", "triangle", "yen")
         if method not in methods:
             raise InvalidInputError(f"unknown auto-threshold method {method!r}; choose one of {', '.join(methods)}")
         if self.image.dtype not in (np.int16, np.uint16):
@@ -617,6 +654,8 @@ class Editor:
         centres = np.arange(nz[0], nz[-1] + 1) + int(info.min)
         if method == "mean":
             t = float((counts * centres).sum() / counts.sum())
+        elif method == "huang":
+            t = _huang(counts, centres)
         elif method == "li":
             t = _li(counts, centres)
         elif method == "triangle":

@@ -418,7 +418,7 @@ def test_threshold_effect_with_masking_and_auto_threshold(backend, rng):
     assert ed.auto_threshold("triangle")[0] == threshold_triangle(a, nbins=int(a.max()) - int(a.min()) + 1)
     assert ed.auto_threshold("mean")[0] == pytest.approx(a.mean())
     with pytest.raises(InvalidInputError, match="unknown auto-threshold"):
-        ed.auto_threshold("huang")
+        ed.auto_threshold("kittler")
 
 
 def test_scissors_errors(backend):
@@ -444,3 +444,35 @@ def test_triangle_and_li_on_skewed_histograms(backend, rng, sign):
     ed = Editor(seg, Image.from_numpy(a, g, backend=backend))
     assert ed.auto_threshold("triangle")[0] == threshold_triangle(a, nbins=int(a.max()) - int(a.min()) + 1)
     assert ed.auto_threshold("li")[0] == pytest.approx(threshold_li(a), rel=1e-6)
+
+
+def test_huang_threshold(backend, rng):
+    """Huang and Wang's fuzzy threshold: a brute-force evaluation of the definition on the exact
+    histogram, and close to SimpleITK's (whose histogram bins are not aligned to integers)."""
+    import math
+
+    import SimpleITK as sitk
+
+    g = ImageGeometry((10, 20, 50))
+    a = np.concatenate([rng.normal(0, 30, 6000), rng.normal(200, 40, 4000)]).astype(np.int16).reshape(g.shape)
+    ed = Editor(Segmentation(g, backend=backend), Image.from_numpy(a, g, backend=backend))
+    got = ed.auto_threshold("huang")[0]
+    vals = a.ravel().astype(float)
+    lo_v, hi_v = vals.min(), vals.max()
+    best = None
+    for t in range(int(lo_v), int(hi_v)):
+        below, above = vals[vals <= t], vals[vals > t]
+        e = 0.0
+        for part in (below, above):
+            if part.size:
+                mean = math.floor(part.mean() + 0.5)
+                mu = 1 / (1 + np.abs(part - mean) / (hi_v - lo_v))
+                mu = mu[mu < 1]
+                e += float((-mu * np.log(mu) - (1 - mu) * np.log(1 - mu)).sum())
+        if best is None or e < best[0] - 1e-9 * abs(best[0]):
+            best = (e, t)
+    assert got == best[1]
+    f = sitk.HuangThresholdImageFilter()
+    f.SetNumberOfHistogramBins(int(hi_v - lo_v) + 1)
+    f.Execute(sitk.GetImageFromArray(a))
+    assert abs(got - f.GetThreshold()) <= 0.02 * (hi_v - lo_v)
