@@ -96,11 +96,10 @@ def dijkstra(keys, seed_labels, vals, rnk, rnj, rni, lam, scale, exact_int, nlab
                     kq = keys[q]
                     if kq == blocked or seed_labels[q] != 0:
                         continue  # masked, or a seed (seeds keep their label)
-                    diff = abs(vp - vals[q])
                     if exact_int:
-                        c = np.int64(diff) * scale + lams[x]
+                        c = abs(np.int64(vp) - np.int64(vals[q])) * scale + lams[x]
                     else:
-                        c = np.int64(np.rint(diff * scale)) + lams[x]
+                        c = np.int64(np.rint(abs(vp - vals[q]) * scale)) + lams[x]
                     cand = want + (np.uint64(c) << np.uint64(8))
                     if cand < kq:
                         keys[q] = cand

@@ -144,9 +144,10 @@ class GrowCut:
                 idx = idx[keys[idx] != KEY_BLOCKED]
                 keys[idx] = self._seed_labels.ravel()[idx].astype(np.uint64)
                 start = idx
-            if self._vals is None:  # the region's intensities, flat, as float64 (exact for integers)
-                self._vals = np.ascontiguousarray(self.image.data[r.slices], dtype=np.float64).ravel()
             exact_int = self.image.dtype.kind in "iu"
+            if self._vals is None:  # the region's intensities, flat: int32 for integer images (exact)
+                self._vals = np.ascontiguousarray(self.image.data[r.slices],
+                                                  dtype=np.int32 if exact_int else np.float64).ravel()
             self.keys = dijkstra(keys, self._seed_labels.ravel(), self._vals, rnk, rnj, rni, self.lam,
                                  self.scale, exact_int, self.nlabels, self.max_cost + 1, start.astype(np.int64))
             return
