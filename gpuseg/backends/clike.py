@@ -46,6 +46,7 @@ SPECIALISATIONS: dict[str, list[dict[str, str]]] = {
     "stats": [{"IMAGE_T": t} for t in IMAGE_DTYPES.values()],
     "labels": [{"LABEL_T": "uchar"}, {"LABEL_T": "ushort"}],
     "grow": [{"IMAGE_T": t} for t in IMAGE_DTYPES.values()],
+    "surface": [{"INDEX_T": "int"}, {"INDEX_T": "i64"}],
 }
 
 
