@@ -1,0 +1,234 @@
+"""Closed surfaces of segments: Slicer's binary labelmap -> closed surface conversion.
+
+The pipeline follows Slicer's ``vtkBinaryLabelmapToClosedSurfaceConversionRule`` (reference
+§1.3), with gpuseg's own parts:
+
+1. marching cubes on the packed mask, padded by one voxel (``marching.mesh_index_space``),
+   in voxel index space: the same triangles as ``vtkDiscreteFlyingEdges3D``;
+2. decimation, if the decimation factor is > 0 (quadric decimation; Slicer uses
+   ``vtkDecimatePro``);
+3. windowed-sinc smoothing, if the smoothing factor is > 0, with Slicer's pass band
+   ``10^(-4 s)`` and ``20 + 40 s`` iterations (a negative factor means smoothing is off);
+4. the index-to-world transform (LPS mm), reversing the triangles if it mirrors;
+5. vertex normals, if asked.
+
+Steps 1 and 4 are exact and identical on every backend; 2, 3 and 5 run on the host in numpy
+on the (much smaller) mesh and are deterministic.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from ..errors import InvalidInputError
+from ..geometry import ImageGeometry
+from ..mask import Mask
+from .marching import mesh_index_space
+
+METHODS = ("flying-edges",)
+
+
+@dataclass
+class Surface:
+    """A triangle mesh in world LPS millimetres, outward oriented.
+
+    ``faces`` index ``vertices``; ``normals`` (if computed) are unit vertex normals.
+    """
+
+    vertices: np.ndarray
+    faces: np.ndarray
+    normals: np.ndarray | None = None
+    name: str = ""
+    color: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    segment_id: str | None = None
+    parameters: dict[str, float | bool | str] = field(default_factory=dict)
+
+    @property
+    def n_vertices(self) -> int:
+        return int(self.vertices.shape[0])
+
+    @property
+    def n_faces(self) -> int:
+        return int(self.faces.shape[0])
+
+    def is_empty(self) -> bool:
+        return self.n_faces == 0
+
+    def _corners(self):
+        v = self.vertices.astype(np.float64)
+        f = self.faces
+        return v[f[:, 0]], v[f[:, 1]], v[f[:, 2]]
+
+    def area(self) -> float:
+        """Surface area in mm^2."""
+        if self.is_empty():
+            return 0.0
+        a, b, c = self._corners()
+        return float(0.5 * np.linalg.norm(np.cross(b - a, c - a), axis=1).sum())
+
+    def volume(self) -> float:
+        """Enclosed volume in mm^3 (divergence theorem; positive for an outward mesh)."""
+        if self.is_empty():
+            return 0.0
+        a, b, c = self._corners()
+        return float(np.einsum("ij,ij->i", a, np.cross(b, c)).sum() / 6.0)
+
+    def edge_use_counts(self) -> np.ndarray:
+        """How many triangles use each undirected edge (2 everywhere for a closed manifold)."""
+        if self.is_empty():
+            return np.zeros(0, np.int64)
+        f = self.faces.astype(np.int64)
+        e = np.sort(np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]]), axis=1)
+        _, counts = np.unique(e[:, 0] * (int(f.max()) + 1) + e[:, 1], return_counts=True)
+        return counts
+
+    def is_watertight(self) -> bool:
+        """Every edge is shared by exactly two triangles, in opposite directions."""
+        if self.is_empty():
+            return True
+        f = self.faces.astype(np.int64)
+        directed = np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]])
+        key = directed[:, 0] * (int(f.max()) + 1) + directed[:, 1]
+        rkey = directed[:, 1] * (int(f.max()) + 1) + directed[:, 0]
+        if np.unique(key).size != key.size:  # a directed edge twice: inconsistent orientation
+            return False
+        return bool(np.isin(rkey, key).all())
+
+    def euler_characteristic(self) -> int:
+        """V - E + F (2 for each sphere-like component, 0 for a torus)."""
+        if self.is_empty():
+            return 0
+        n_edges = self.edge_use_counts().size
+        used = np.unique(self.faces).size
+        return int(used - n_edges + self.n_faces)
+
+    def to_trimesh(self):
+        """A ``trimesh.Trimesh`` (no processing, so vertices and faces stay as they are)."""
+        import trimesh
+
+        return trimesh.Trimesh(vertices=self.vertices, faces=self.faces, vertex_normals=self.normals,
+                               process=False)
+
+    def save(self, path, **kwargs):
+        """Write this surface (format from the suffix: .stl .obj .ply .vtp .glb)."""
+        from .meshio import write_meshes
+
+        return write_meshes(path, [self], **kwargs)
+
+    def __repr__(self) -> str:
+        label = f" {self.name!r}" if self.name else ""
+        return f"<Surface{label} {self.n_vertices} vertices, {self.n_faces} triangles>"
+
+
+def _check_factor(name: str, value, lo: float, hi: float, hi_open: bool = False) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise InvalidInputError(f"{name} must be a number, got {value!r}") from None
+    if math.isnan(v) or v > hi or (hi_open and v >= hi) or v < lo:
+        bound = f"[{lo}, {hi})" if hi_open else f"[{lo}, {hi}]"
+        raise InvalidInputError(f"{name} must be in {bound}, got {value!r}")
+    return v
+
+
+def check_parameters(smoothing: float = 0.0, decimation: float = 0.0, method: str = "flying-edges"):
+    """Validate conversion parameters; returns ``(smoothing, decimation, method)``.
+
+    ``smoothing`` may be negative (Slicer's "smoothing off, value remembered"): it is then
+    treated as 0. Values above 1, NaN, decimation outside [0, 1) and unknown methods raise
+    :class:`InvalidInputError`.
+    """
+    s = _check_factor("smoothing factor", smoothing, -1.0, 1.0)
+    d = _check_factor("decimation factor", decimation, 0.0, 1.0, hi_open=True)
+    if method not in METHODS:
+        raise InvalidInputError(f"unknown surface method {method!r}; use one of {', '.join(METHODS)}")
+    return max(s, 0.0), d, method
+
+
+def transform_to_world(vertices_ijk: np.ndarray, faces: np.ndarray, geometry: ImageGeometry):
+    """Vertices (i, j, k) to world LPS mm (float32), and faces reversed if the grid mirrors."""
+    m = geometry.ijk_to_world
+    v = vertices_ijk.astype(np.float64) @ m[:3, :3].T + m[:3, 3]
+    if np.linalg.det(m[:3, :3]) < 0:
+        faces = faces[:, ::-1].copy()
+    return v.astype(np.float32), faces
+
+
+def closed_surface(mask: Mask, *, smoothing: float = 0.0, decimation: float = 0.0, normals: bool = True,
+                   method: str = "flying-edges", name: str = "",
+                   color: Sequence[float] = (0.5, 0.5, 0.5)) -> Surface:
+    """The closed surface of a mask, in world LPS mm (Slicer's conversion, steps in the module doc).
+
+    >>> import numpy as np, gpuseg
+    >>> from gpuseg.surface import closed_surface
+    >>> cube = np.zeros((4, 4, 4), bool); cube[1:3, 1:3, 1:3] = True
+    >>> s = closed_surface(gpuseg.Mask.from_numpy(cube, backend="cpu"))
+    >>> s.n_faces, s.is_watertight(), s.euler_characteristic()
+    (44, True, 2)
+    """
+    s, d, method = check_parameters(smoothing, decimation, method)
+    verts, faces = mesh_index_space(mask)
+    if faces.shape[0] and d > 0:
+        from .smooth import decimate
+
+        verts, faces = decimate(verts, faces, d)
+    if faces.shape[0] and s > 0:
+        from .smooth import slicer_smoothing_parameters, windowed_sinc
+
+        passband, iterations = slicer_smoothing_parameters(s)
+        verts = windowed_sinc(verts, faces, passband=passband, iterations=iterations)
+    world, faces = transform_to_world(verts, faces, mask.geometry)
+    vn = None
+    if normals and faces.shape[0]:
+        from .smooth import vertex_normals
+
+        vn = vertex_normals(world, faces)
+    elif normals:
+        vn = np.zeros((0, 3), np.float32)
+    return Surface(world, faces, vn, name=name, color=tuple(float(c) for c in color),
+                   parameters={"smoothing": s, "decimation": d, "normals": bool(normals), "method": method})
+
+
+def _param(seg, name: str, default: float) -> float:
+    value = seg.conversion_parameters.get(name, (str(default), ""))[0]
+    try:
+        return float(value)
+    except ValueError:
+        raise InvalidInputError(f"conversion parameter {name!r} is not a number: {value!r}") from None
+
+
+def segment_surfaces(segmentation, segments: Iterable[str] | None = None, *, smoothing: float | None = None,
+                     decimation: float | None = None, normals: bool | None = None,
+                     method: str = "flying-edges", progress: bool = False) -> list[Surface]:
+    """Closed surfaces of many segments, each meshed over its own box (never the whole volume).
+
+    Parameters left ``None`` come from the segmentation's conversion parameters (Slicer's
+    ``Smoothing factor``, ``Decimation factor``, ``Compute surface normals``). Results are cached
+    per segment with their parameters and dropped when the segment is edited.
+    """
+    s = _param(segmentation, "Smoothing factor", 0.5) if smoothing is None else smoothing
+    d = _param(segmentation, "Decimation factor", 0.0) if decimation is None else decimation
+    n = bool(_param(segmentation, "Compute surface normals", 1)) if normals is None else bool(normals)
+    s, d, method = check_parameters(s, d, method)
+    ids = [segmentation.segment(k).id for k in (segments if segments is not None else segmentation.segment_ids)]
+    out = []
+    from tqdm.auto import tqdm
+
+    for sid in tqdm(ids, desc="surfaces", unit="segment", disable=not progress):
+        seg = segmentation.segment(sid)
+        cache = segmentation.derived(sid)
+        key = (s, d, n, method)
+        hit = cache.get("Closed surface")
+        if hit is not None and hit[0] == key and hit[1].name == seg.name and hit[1].color == tuple(seg.color):
+            out.append(hit[1])
+            continue
+        surf = closed_surface(seg.mask, smoothing=s, decimation=d, normals=n, method=method, name=seg.name,
+                              color=seg.color)
+        surf.segment_id = sid
+        cache["Closed surface"] = (key, surf)
+        out.append(surf)
+    return out
