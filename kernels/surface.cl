@@ -150,3 +150,131 @@ KERNEL void mc_emit(GLOBAL const uint *words, int nk, int nj, int nw, int k0, in
         pz[0] += POPCOUNT(Z[0]); pz[1] += POPCOUNT(Z[1]);
     }
 }
+
+/* ---- Surface nets on packed masks ----------------------------------------------------
+ *
+ * One vertex per active cube (a cube whose 8 voxels are not all equal in some segment),
+ * numbered over the whole padded grid, so that segments sharing a boundary share its
+ * vertices. One quad (two triangles) per crossed voxel edge of a segment, joining the four
+ * cubes around that edge, oriented out of the segment. Cube rows of the grid are indexed
+ * like the marching-cubes rows above, with gnj rows per slice and gw1 = (words per grid
+ * row) + 1 words per cube row; (k0, j0, w0) place a segment's box in the grid.
+ */
+
+KERNEL void sn_mark(GLOBAL const uint *words, int nk, int nj, int nw, int k0, int j0, int w0,
+                    int gnj, int gw1, GLOBAL uint *active)
+{
+    i64 r = GLOBAL_ID;
+    if (r >= (i64)(nk + 1) * (nj + 1)) return;
+    int k = (int)(r / (nj + 1)) - 1, j = (int)(r % (nj + 1)) - 1;
+    i64 grow_ = ((i64)(k0 + k + 1) * (gnj + 1) + (j0 + j + 1)) * gw1 + w0;
+    uint p00 = 0u, p01 = 0u, p10 = 0u, p11 = 0u;
+    for (int q = 0; q <= nw; ++q) {
+        uint v00 = row_word(words, nk, nj, nw, k, j, q), v01 = row_word(words, nk, nj, nw, k, j + 1, q);
+        uint v10 = row_word(words, nk, nj, nw, k + 1, j, q), v11 = row_word(words, nk, nj, nw, k + 1, j + 1, q);
+        uint s00 = (v00 << 1) | (p00 >> 31), s01 = (v01 << 1) | (p01 >> 31);
+        uint s10 = (v10 << 1) | (p10 >> 31), s11 = (v11 << 1) | (p11 >> 31);
+        uint a = (s00 ^ v00) | (s00 ^ s01) | (s00 ^ v01) | (s00 ^ s10) | (s00 ^ v10) | (s00 ^ s11) | (s00 ^ v11);
+        if (a != 0u) ATOMIC_OR(&active[grow_ + q], a);
+        p00 = v00; p01 = v01; p10 = v10; p11 = v11;
+    }
+}
+
+/* Per grid cube row: the number of active cubes before each word, and in the row. */
+KERNEL void sn_row_prefix(GLOBAL const uint *active, i64 nrows, int gw1, GLOBAL uint *wprefix,
+                          GLOBAL uint *rowcount)
+{
+    i64 r = GLOBAL_ID;
+    if (r >= nrows) return;
+    uint c = 0u;
+    for (int q = 0; q < gw1; ++q) {
+        wprefix[r * gw1 + q] = c;
+        c += POPCOUNT(active[r * gw1 + q]);
+    }
+    rowcount[r] = c;
+}
+
+/* The vertices: active cube centres, in voxel index coordinates (i, j, k). */
+KERNEL void sn_vertices(GLOBAL const uint *active, i64 nrows, int gnj, int gw1, GLOBAL const i64 *rowbase,
+                        GLOBAL float *verts)
+{
+    i64 r = GLOBAL_ID;
+    if (r >= nrows) return;
+    int k = (int)(r / (gnj + 1)) - 1, j = (int)(r % (gnj + 1)) - 1;
+    i64 v = rowbase[r];
+    for (int q = 0; q < gw1; ++q) {
+        uint a = active[r * gw1 + q];
+        while (a != 0u) {
+            int b = lowest_bit(a); a &= a - 1u;
+            verts[3 * v] = (float)(32 * q + b) - 0.5f;
+            verts[3 * v + 1] = (float)j + 0.5f;
+            verts[3 * v + 2] = (float)k + 0.5f;
+            ++v;
+        }
+    }
+}
+
+DEVICE_FN i64 sn_id(GLOBAL const uint *active, GLOBAL const uint *wprefix, GLOBAL const i64 *rowbase,
+                    int gnj, int gw1, int K, int J, int P)
+{
+    i64 r = (i64)(K + 1) * (gnj + 1) + (J + 1);
+    int q = P >> 5, b = P & 31;
+    return rowbase[r] + wprefix[r * gw1 + q] + POPCOUNT(active[r * gw1 + q] & ((1u << b) - 1u));
+}
+
+/* Emit the two triangles of one quad: corners c0..c3 counter-clockwise about the outward normal. */
+DEVICE_FN void sn_quad(GLOBAL INDEX_T *faces, i64 t, i64 c0, i64 c1, i64 c2, i64 c3, int flip)
+{
+    if (flip) { i64 x = c1; c1 = c3; c3 = x; }
+    faces[6 * t] = (INDEX_T)c0; faces[6 * t + 1] = (INDEX_T)c1; faces[6 * t + 2] = (INDEX_T)c2;
+    faces[6 * t + 3] = (INDEX_T)c0; faces[6 * t + 4] = (INDEX_T)c2; faces[6 * t + 5] = (INDEX_T)c3;
+}
+
+/* A segment's quads, per row of its box: the row's +i crossings, then +j, then +k, each in i
+ * order, at the row's quad offset qbase (an exclusive prefix sum of nx + ny + nz). */
+KERNEL void sn_quads(GLOBAL const uint *words, int nk, int nj, int nw, int k0, int j0, int w0,
+                     int gnj, int gw1, GLOBAL const uint *active, GLOBAL const uint *wprefix,
+                     GLOBAL const i64 *rowbase, GLOBAL const uint *nx, GLOBAL const uint *ny,
+                     GLOBAL const i64 *qbase, GLOBAL INDEX_T *faces)
+{
+    i64 r = GLOBAL_ID;
+    if (r >= (i64)(nk + 1) * (nj + 1)) return;
+    int k = (int)(r / (nj + 1)) - 1, j = (int)(r % (nj + 1)) - 1;
+    int K = k0 + k, J = j0 + j, I0 = 32 * w0;
+    i64 tx = qbase[r], ty = qbase[r] + nx[r], tz = qbase[r] + nx[r] + ny[r];
+    uint pv0 = 0u;
+    for (int q = 0; q <= nw; ++q) {
+        uint v0 = row_word(words, nk, nj, nw, k, j, q);
+        uint vj = row_word(words, nk, nj, nw, k, j + 1, q);
+        uint vk = row_word(words, nk, nj, nw, k + 1, j, q);
+        uint s0 = (v0 << 1) | (pv0 >> 31);
+        uint x = s0 ^ v0;
+        while (x != 0u) {  /* voxels P - 1 | P along i: cubes at position P in rows (K-1|K, J-1|J) */
+            int b = lowest_bit(x); x &= x - 1u;
+            int P = I0 + 32 * q + b;
+            sn_quad(faces, tx++, sn_id(active, wprefix, rowbase, gnj, gw1, K - 1, J - 1, P),
+                    sn_id(active, wprefix, rowbase, gnj, gw1, K - 1, J, P),
+                    sn_id(active, wprefix, rowbase, gnj, gw1, K, J, P),
+                    sn_id(active, wprefix, rowbase, gnj, gw1, K, J - 1, P), (int)((v0 >> b) & 1u));
+        }
+        x = v0 ^ vj;
+        while (x != 0u) {  /* voxel I: J | J + 1; cubes at positions I|I+1 in rows (K-1|K, J) */
+            int b = lowest_bit(x); x &= x - 1u;
+            int P = I0 + 32 * q + b;
+            sn_quad(faces, ty++, sn_id(active, wprefix, rowbase, gnj, gw1, K - 1, J, P),
+                    sn_id(active, wprefix, rowbase, gnj, gw1, K, J, P),
+                    sn_id(active, wprefix, rowbase, gnj, gw1, K, J, P + 1),
+                    sn_id(active, wprefix, rowbase, gnj, gw1, K - 1, J, P + 1), (int)((vj >> b) & 1u));
+        }
+        x = v0 ^ vk;
+        while (x != 0u) {  /* voxel I: K | K + 1; cubes at positions I|I+1 in rows (K, J-1|J) */
+            int b = lowest_bit(x); x &= x - 1u;
+            int P = I0 + 32 * q + b;
+            sn_quad(faces, tz++, sn_id(active, wprefix, rowbase, gnj, gw1, K, J - 1, P),
+                    sn_id(active, wprefix, rowbase, gnj, gw1, K, J - 1, P + 1),
+                    sn_id(active, wprefix, rowbase, gnj, gw1, K, J, P + 1),
+                    sn_id(active, wprefix, rowbase, gnj, gw1, K, J, P), (int)((vk >> b) & 1u));
+        }
+        pv0 = v0;
+    }
+}

@@ -180,3 +180,133 @@ def mc_emit(words, k0, j0, i0, ntri, tris, nx, ny, vbase, tbase, verts, faces):
             py[1] += popc32(Y[1])
             pz[0] += popc32(Z[0])
             pz[1] += popc32(Z[1])
+
+
+# --- surface nets (kernels/surface.cl: sn_mark, sn_row_prefix, sn_vertices, sn_quads) ---------
+@njit(**_PJIT)
+def sn_mark(words, k0, j0, w0, gnj, gw1, active):
+    """OR the segment's active cubes into the grid's active bits. Rows of one segment are
+    disjoint in the grid, so the parallel loop writes each grid word from one iteration."""
+    nk, nj, nw = words.shape
+    for r in prange((nk + 1) * (nj + 1)):
+        k = r // (nj + 1) - 1
+        j = r % (nj + 1) - 1
+        grow_ = ((k0 + k + 1) * (gnj + 1) + (j0 + j + 1)) * gw1 + w0
+        p00 = np.uint32(0)
+        p01 = np.uint32(0)
+        p10 = np.uint32(0)
+        p11 = np.uint32(0)
+        for q in range(nw + 1):
+            v00 = _row_word(words, k, j, q)
+            v01 = _row_word(words, k, j + 1, q)
+            v10 = _row_word(words, k + 1, j, q)
+            v11 = _row_word(words, k + 1, j + 1, q)
+            s00 = np.uint32((v00 << U1) | (p00 >> U31))
+            s01 = np.uint32((v01 << U1) | (p01 >> U31))
+            s10 = np.uint32((v10 << U1) | (p10 >> U31))
+            s11 = np.uint32((v11 << U1) | (p11 >> U31))
+            a = np.uint32((s00 ^ v00) | (s00 ^ s01) | (s00 ^ v01) | (s00 ^ s10) | (s00 ^ v10)
+                          | (s00 ^ s11) | (s00 ^ v11))
+            active[grow_ + q] |= a
+            p00 = v00
+            p01 = v01
+            p10 = v10
+            p11 = v11
+
+
+@njit(**_PJIT)
+def sn_row_prefix(active, nrows, gw1, wprefix, rowcount):
+    for r in prange(nrows):
+        c = np.uint32(0)
+        for q in range(gw1):
+            wprefix[r * gw1 + q] = c
+            c += popc32(active[r * gw1 + q])
+        rowcount[r] = c
+
+
+@njit(**_PJIT)
+def sn_vertices(active, nrows, gnj, gw1, rowbase, verts):
+    for r in prange(nrows):
+        k = r // (gnj + 1) - 1
+        j = r % (gnj + 1) - 1
+        v = rowbase[r]
+        for q in range(gw1):
+            a = active[r * gw1 + q]
+            while a != 0:
+                b = ctz32(a)
+                a = np.uint32(a & (a - U1))
+                verts[v, 0] = np.float32(32 * q + b) - np.float32(0.5)
+                verts[v, 1] = np.float32(j) + np.float32(0.5)
+                verts[v, 2] = np.float32(k) + np.float32(0.5)
+                v += 1
+
+
+@njit(**_JIT)
+def _sn_id(active, wprefix, rowbase, gnj, gw1, K, J, P):
+    r = (K + 1) * (gnj + 1) + (J + 1)
+    q = P >> 5
+    b = np.uint32(P & 31)
+    return rowbase[r] + wprefix[r * gw1 + q] + popc32(np.uint32(active[r * gw1 + q] & ((U1 << b) - U1)))
+
+
+@njit(**_JIT)
+def _sn_quad(faces, t, c0, c1, c2, c3, flip):
+    if flip:
+        c1, c3 = c3, c1
+    faces[2 * t, 0] = c0
+    faces[2 * t, 1] = c1
+    faces[2 * t, 2] = c2
+    faces[2 * t + 1, 0] = c0
+    faces[2 * t + 1, 1] = c2
+    faces[2 * t + 1, 2] = c3
+
+
+@njit(**_PJIT)
+def sn_quads(words, k0, j0, w0, gnj, gw1, active, wprefix, rowbase, nx, ny, qbase, faces):
+    nk, nj, nw = words.shape
+    for r in prange((nk + 1) * (nj + 1)):
+        k = r // (nj + 1) - 1
+        j = r % (nj + 1) - 1
+        K = k0 + k
+        J = j0 + j
+        I0 = 32 * w0
+        tx = qbase[r]
+        ty = qbase[r] + nx[r]
+        tz = qbase[r] + nx[r] + ny[r]
+        pv0 = np.uint32(0)
+        for q in range(nw + 1):
+            v0 = _row_word(words, k, j, q)
+            vj = _row_word(words, k, j + 1, q)
+            vk = _row_word(words, k + 1, j, q)
+            s0 = np.uint32((v0 << U1) | (pv0 >> U31))
+            x = np.uint32(s0 ^ v0)
+            while x != 0:
+                b = ctz32(x)
+                x = np.uint32(x & (x - U1))
+                P = I0 + 32 * q + b
+                _sn_quad(faces, tx, _sn_id(active, wprefix, rowbase, gnj, gw1, K - 1, J - 1, P),
+                         _sn_id(active, wprefix, rowbase, gnj, gw1, K - 1, J, P),
+                         _sn_id(active, wprefix, rowbase, gnj, gw1, K, J, P),
+                         _sn_id(active, wprefix, rowbase, gnj, gw1, K, J - 1, P), (v0 >> b) & U1)
+                tx += 1
+            x = np.uint32(v0 ^ vj)
+            while x != 0:
+                b = ctz32(x)
+                x = np.uint32(x & (x - U1))
+                P = I0 + 32 * q + b
+                _sn_quad(faces, ty, _sn_id(active, wprefix, rowbase, gnj, gw1, K - 1, J, P),
+                         _sn_id(active, wprefix, rowbase, gnj, gw1, K, J, P),
+                         _sn_id(active, wprefix, rowbase, gnj, gw1, K, J, P + 1),
+                         _sn_id(active, wprefix, rowbase, gnj, gw1, K - 1, J, P + 1), (vj >> b) & U1)
+                ty += 1
+            x = np.uint32(v0 ^ vk)
+            while x != 0:
+                b = ctz32(x)
+                x = np.uint32(x & (x - U1))
+                P = I0 + 32 * q + b
+                _sn_quad(faces, tz, _sn_id(active, wprefix, rowbase, gnj, gw1, K, J - 1, P),
+                         _sn_id(active, wprefix, rowbase, gnj, gw1, K, J - 1, P + 1),
+                         _sn_id(active, wprefix, rowbase, gnj, gw1, K, J, P + 1),
+                         _sn_id(active, wprefix, rowbase, gnj, gw1, K, J, P), (vk >> b) & U1)
+                tz += 1
+            pv0 = v0

@@ -29,7 +29,7 @@ from ..geometry import ImageGeometry
 from ..mask import Mask
 from .marching import mesh_index_space
 
-METHODS = ("flying-edges",)
+METHODS = ("flying-edges", "surface-nets")
 
 
 @dataclass
@@ -158,10 +158,41 @@ def transform_to_world(vertices_ijk: np.ndarray, faces: np.ndarray, geometry: Im
     return v.astype(np.float32), faces
 
 
+def _finish(verts: np.ndarray, faces: np.ndarray, geometry: ImageGeometry, *, smoothing: float, decimation: float,
+            normals: bool, method: str, name: str, color, joint: bool = False) -> Surface:
+    """Steps 2-5 of the conversion (decimate, smooth, to world, normals) on an index-space mesh."""
+    if faces.shape[0] and decimation > 0:
+        from .smooth import decimate
+
+        verts, faces = decimate(verts, faces, decimation)
+    if faces.shape[0] and smoothing > 0 and not joint:
+        from .smooth import slicer_smoothing_parameters, windowed_sinc
+
+        passband, iterations = slicer_smoothing_parameters(smoothing)
+        verts = windowed_sinc(verts, faces, passband=passband, iterations=iterations)
+    world, faces = transform_to_world(verts, faces, geometry)
+    vn = None
+    if normals and faces.shape[0]:
+        from .smooth import vertex_normals
+
+        vn = vertex_normals(world, faces)
+    elif normals:
+        vn = np.zeros((0, 3), np.float32)
+    params: dict[str, float | bool | str] = {"smoothing": smoothing, "decimation": decimation,
+                                             "normals": bool(normals), "method": method}
+    if method == "surface-nets":
+        params["joint_smoothing"] = bool(joint)
+    return Surface(world, faces, vn, name=name, color=tuple(float(c) for c in color), parameters=params)
+
+
 def closed_surface(mask: Mask, *, smoothing: float = 0.0, decimation: float = 0.0, normals: bool = True,
                    method: str = "flying-edges", name: str = "",
                    color: Sequence[float] = (0.5, 0.5, 0.5)) -> Surface:
     """The closed surface of a mask, in world LPS mm (Slicer's conversion, steps in the module doc).
+
+    ``method`` is ``"flying-edges"`` (marching cubes; the same triangles as VTK's
+    vtkDiscreteFlyingEdges3D) or ``"surface-nets"`` (vertices at the centres of crossed cubes,
+    one quad per crossed voxel edge; see :mod:`gpuseg.surface.nets`).
 
     >>> import numpy as np, gpuseg
     >>> from gpuseg.surface import closed_surface
@@ -171,26 +202,34 @@ def closed_surface(mask: Mask, *, smoothing: float = 0.0, decimation: float = 0.
     (44, True, 2)
     """
     s, d, method = check_parameters(smoothing, decimation, method)
-    verts, faces = mesh_index_space(mask)
-    if faces.shape[0] and d > 0:
-        from .smooth import decimate
+    if method == "surface-nets":
+        from .nets import compact, surface_nets_index_space
 
-        verts, faces = decimate(verts, faces, d)
-    if faces.shape[0] and s > 0:
-        from .smooth import slicer_smoothing_parameters, windowed_sinc
+        if not isinstance(mask, Mask):
+            raise InvalidInputError(f"expected a Mask, got {type(mask).__name__}")
+        all_verts, (faces,) = surface_nets_index_space([mask])
+        verts, faces = compact(all_verts, faces)
+    else:
+        verts, faces = mesh_index_space(mask)
+    return _finish(verts, faces, mask.geometry, smoothing=s, decimation=d, normals=normals, method=method,
+                   name=name, color=color)
 
-        passband, iterations = slicer_smoothing_parameters(s)
-        verts = windowed_sinc(verts, faces, passband=passband, iterations=iterations)
-    world, faces = transform_to_world(verts, faces, mask.geometry)
-    vn = None
-    if normals and faces.shape[0]:
-        from .smooth import vertex_normals
 
-        vn = vertex_normals(world, faces)
-    elif normals:
-        vn = np.zeros((0, 3), np.float32)
-    return Surface(world, faces, vn, name=name, color=tuple(float(c) for c in color),
-                   parameters={"smoothing": s, "decimation": d, "normals": bool(normals), "method": method})
+def mesh_to_mask(vertices: np.ndarray, faces: np.ndarray, geometry: ImageGeometry, *, backend=None,
+                 what: str = "mesh", check: bool = True) -> Mask:
+    """Closed surface -> binary labelmap: the voxels of ``geometry`` whose centres lie inside the
+    closed mesh (world LPS mm), as a packed mask cropped to its extent (Slicer's
+    ``Closed surface -> Binary labelmap`` rule). An open or inconsistently oriented mesh raises
+    :class:`InvalidInputError` unless ``check`` is False."""
+    from .meshio import check_closed
+    from .voxelize import voxelize
+
+    vertices = np.asarray(vertices, dtype=np.float64)
+    faces = np.asarray(faces, dtype=np.int64)
+    if check and faces.size:
+        check_closed(vertices, faces, what)
+    dense = voxelize(vertices, faces, geometry)
+    return Mask.from_numpy(dense, geometry, backend=backend).cropped()
 
 
 def _param(seg, name: str, default: float) -> float:
@@ -203,32 +242,79 @@ def _param(seg, name: str, default: float) -> float:
 
 def segment_surfaces(segmentation, segments: Iterable[str] | None = None, *, smoothing: float | None = None,
                      decimation: float | None = None, normals: bool | None = None,
-                     method: str = "flying-edges", progress: bool = False) -> list[Surface]:
+                     method: str | None = None, joint_smoothing: bool | None = None,
+                     progress: bool = False) -> list[Surface]:
     """Closed surfaces of many segments, each meshed over its own box (never the whole volume).
 
     Parameters left ``None`` come from the segmentation's conversion parameters (Slicer's
-    ``Smoothing factor``, ``Decimation factor``, ``Compute surface normals``). Results are cached
-    per segment with their parameters and dropped when the segment is edited.
+    ``Smoothing factor``, ``Decimation factor``, ``Compute surface normals``, ``Conversion
+    method`` (0 flying edges, 1 surface nets) and ``Joint smoothing``). With surface nets, all
+    the segments share one vertex numbering; with joint smoothing they are smoothed as one mesh,
+    so touching segments keep exactly the same boundary (Slicer's joint smoothing).
+
+    Results are cached per segment with their parameters and dropped when the segment is
+    edited (the Editor and ``Segmentation.set_mask`` invalidate; code that changes a mask in
+    place must call ``Segmentation.invalidate``). A jointly smoothed group is recomputed when
+    any of its segments changed.
     """
     s = _param(segmentation, "Smoothing factor", 0.5) if smoothing is None else smoothing
     d = _param(segmentation, "Decimation factor", 0.0) if decimation is None else decimation
     n = bool(_param(segmentation, "Compute surface normals", 1)) if normals is None else bool(normals)
+    if method is None:
+        method = "surface-nets" if _param(segmentation, "Conversion method", 0) == 1 else "flying-edges"
+    joint = bool(_param(segmentation, "Joint smoothing", 0)) if joint_smoothing is None else bool(joint_smoothing)
     s, d, method = check_parameters(s, d, method)
+    joint = joint and method == "surface-nets" and s > 0
     ids = [segmentation.segment(k).id for k in (segments if segments is not None else segmentation.segment_ids)]
-    out = []
+    key = (s, d, n, method, joint, tuple(ids) if method == "surface-nets" else None)
+
+    def cached(sid):
+        seg = segmentation.segment(sid)
+        hit = segmentation.derived(sid).get("Closed surface")
+        if hit is not None and hit[0] == key and hit[1].name == seg.name and hit[1].color == tuple(seg.color):
+            return hit[1]
+        return None
+
     from tqdm.auto import tqdm
 
+    if method == "surface-nets":
+        hits = [cached(sid) for sid in ids]
+        if all(h is not None for h in hits):
+            return hits  # type: ignore[return-value]
+        from .nets import compact, surface_nets_index_space
+
+        segs = [segmentation.segment(sid) for sid in ids]
+        all_verts, all_faces = surface_nets_index_space([x.mask for x in segs])
+        if joint:
+            from .smooth import slicer_smoothing_parameters, windowed_sinc
+
+            union = np.concatenate([f for f in all_faces if f.size] or [np.zeros((0, 3), np.int64)])
+            if union.size:
+                used, inverse = np.unique(union.ravel(), return_inverse=True)
+                passband, iterations = slicer_smoothing_parameters(s)
+                smoothed = windowed_sinc(all_verts[used], inverse.reshape(union.shape), passband=passband,
+                                         iterations=iterations)
+                all_verts = all_verts.astype(np.float64)
+                all_verts[used] = smoothed
+        out = []
+        for x, faces in tqdm(list(zip(segs, all_faces)), desc="surfaces", unit="segment", disable=not progress):
+            verts, faces = compact(all_verts, faces)
+            surf = _finish(verts, faces, segmentation.geometry, smoothing=s, decimation=d, normals=n, method=method,
+                           name=x.name, color=x.color, joint=joint)
+            surf.segment_id = x.id
+            segmentation.derived(x.id)["Closed surface"] = (key, surf)
+            out.append(surf)
+        return out
+    out = []
     for sid in tqdm(ids, desc="surfaces", unit="segment", disable=not progress):
-        seg = segmentation.segment(sid)
-        cache = segmentation.derived(sid)
-        key = (s, d, n, method)
-        hit = cache.get("Closed surface")
-        if hit is not None and hit[0] == key and hit[1].name == seg.name and hit[1].color == tuple(seg.color):
-            out.append(hit[1])
+        hit = cached(sid)
+        if hit is not None:
+            out.append(hit)
             continue
+        seg = segmentation.segment(sid)
         surf = closed_surface(seg.mask, smoothing=s, decimation=d, normals=n, method=method, name=seg.name,
                               color=seg.color)
         surf.segment_id = sid
-        cache["Closed surface"] = (key, surf)
+        segmentation.derived(sid)["Closed surface"] = (key, surf)
         out.append(surf)
     return out

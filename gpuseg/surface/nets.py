@@ -1,0 +1,147 @@
+"""Surface nets on packed masks: many segments in one vertex numbering, shared boundaries.
+
+Every cube of the padded grid (2 x 2 x 2 voxels) that some segment crosses gets one vertex,
+at its centre; every crossed voxel edge of a segment gets one quad (two triangles) joining
+the four cubes around that edge, oriented out of the segment (``kernels/surface.cl``,
+``sn_*``; numba twins in ``_cpu_marching.py``). Segments are visited one by one over their
+own boxes, but all of them number their vertices in one table over the union of their boxes,
+so two segments that touch share the vertices of their common boundary, exactly: with joint
+smoothing the shared boundary moves as one and stays gap-free.
+
+This is the dual of marching cubes: the same counts (one quad per marching-cubes vertex) and
+the same structure as VTK's ``vtkSurfaceNets3D`` with smoothing off. Like VTK's, a segment's
+surface is closed (every edge is used an even number of times, with consistent orientation)
+but not always manifold: where two voxels of a segment touch only along an edge, four quads
+meet at one edge.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from ..backends.clike import ClikeBackend
+from ..errors import GeometryMismatchError, InvalidInputError
+from ..mask import Mask
+from ._tables import triangle_table
+from .marching import _INT32_MAX, _offsets, _tables_on
+
+_i32 = np.int32
+_i64 = np.int64
+
+
+def _union_box(masks: Sequence[Mask]):
+    boxes = [m.box for m in masks if m.box[3] * m.box[4] * m.box[5] > 0]
+    if not boxes:
+        return None
+    k0 = min(b[0] for b in boxes)
+    j0 = min(b[1] for b in boxes)
+    w0 = min(b[2] for b in boxes)
+    k1 = max(b[0] + b[3] for b in boxes)
+    j1 = max(b[1] + b[4] for b in boxes)
+    w1 = max(b[2] + b[5] for b in boxes)
+    return k0, j0, w0, k1 - k0, j1 - j0, w1 - w0
+
+
+def surface_nets_index_space(masks: Sequence[Mask]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """``(vertices, faces per mask)``: one shared vertex table (float32 (i, j, k) of the grid,
+    cube centres) and each mask's triangles (int32, or int64 beyond 2^31 - 1 vertices).
+
+    Vertices no mask uses do not exist: each vertex belongs to a cube crossed by some mask.
+    """
+    masks = list(masks)
+    if not masks:
+        raise InvalidInputError("surface nets need at least one mask")
+    for m in masks:
+        if not isinstance(m, Mask):
+            raise InvalidInputError(f"expected Masks, got {type(m).__name__}")
+    g, b = masks[0].geometry, masks[0].backend
+    for m in masks[1:]:
+        if not m.geometry.is_same_grid(g):
+            raise GeometryMismatchError("surface nets: all masks must share one grid")
+        if m.backend is not b:
+            raise InvalidInputError("surface nets: all masks must be on one backend")
+    box = _union_box(masks)
+    if box is None:
+        return np.zeros((0, 3), np.float32), [np.zeros((0, 3), np.int32) for _ in masks]
+    K0, J0, W0, GK, GJ, GW = box
+    gw1 = GW + 1
+    nrows = (GK + 1) * (GJ + 1)
+    cpu = b.name == "cpu"
+    if cpu:
+        from . import _cpu_marching as ck
+
+        b.check_allocation(nrows * gw1 * 8, "surface nets cube table")
+        active = np.zeros(nrows * gw1, np.uint32)
+    else:
+        assert isinstance(b, ClikeBackend)
+        active = b.zeros((nrows * gw1,), np.uint32, what="surface nets cube table")
+    live = [m for m in masks if m.box[3] * m.box[4] * m.box[5] > 0]
+    for m in live:
+        k0, j0, w0, nk, nj, nw = m.box
+        rel = (k0 - K0, j0 - J0, w0 - W0)
+        if cpu:
+            ck.sn_mark(m.words, *rel, GJ, gw1, active)
+        else:
+            b.launch(b.kernel("surface", "sn_mark"), (nk + 1) * (nj + 1),
+                     [m.words, _i32(nk), _i32(nj), _i32(nw), *(_i32(x) for x in rel), _i32(GJ), _i32(gw1), active])
+    if cpu:
+        wprefix = np.empty(nrows * gw1, np.uint32)
+        rowcount = np.empty(nrows, np.uint32)
+        ck.sn_row_prefix(active, nrows, gw1, wprefix, rowcount)
+    else:
+        wprefix = b.empty((nrows * gw1,), np.uint32, what="surface nets prefix table")
+        rowcount_d = b.empty((nrows,), np.uint32, what="surface nets row counts")
+        b.launch(b.kernel("surface", "sn_row_prefix"), nrows, [active, _i64(nrows), _i32(gw1), wprefix, rowcount_d])
+        rowcount = b.to_numpy(rowcount_d)
+    rowbase, n_verts = _offsets(rowcount.astype(np.int64))
+    wide = n_verts > _INT32_MAX
+    index_t = np.int64 if wide else np.int32
+    if cpu:
+        b.check_allocation(n_verts * 12, "surface nets vertices")
+        verts = np.empty((n_verts, 3), np.float32)
+        ck.sn_vertices(active, nrows, GJ, gw1, rowbase, verts)
+    else:
+        rowbase_d = b.asarray(rowbase)
+        verts_d = b.empty((n_verts, 3), np.float32, what="surface nets vertices")
+        b.launch(b.kernel("surface", "sn_vertices"), nrows, [active, _i64(nrows), _i32(GJ), _i32(gw1), rowbase_d, verts_d])
+        verts = b.to_numpy(verts_d)
+    verts += np.array([32 * W0, J0, K0], np.float32)
+    out = []
+    ntri, _ = triangle_table()
+    for m in masks:
+        if m.box[3] * m.box[4] * m.box[5] == 0:
+            out.append(np.zeros((0, 3), index_t))
+            continue
+        k0, j0, w0, nk, nj, nw = m.box
+        rel = (k0 - K0, j0 - J0, w0 - W0)
+        mrows = (nk + 1) * (nj + 1)
+        if cpu:
+            nx, ny, nz, nt = (np.empty(mrows, np.uint32) for _ in range(4))
+            ck.mc_count(m.words, ntri, nx, ny, nz, nt)
+        else:
+            ntri_d, _ = _tables_on(b)
+            dev = [b.empty((mrows,), np.uint32, what="surface nets row counts") for _ in range(4)]
+            b.launch(b.kernel("surface", "mc_count"), mrows, [m.words, _i32(nk), _i32(nj), _i32(nw), ntri_d, *dev])
+            nx, ny, nz, nt = (b.to_numpy(a) for a in dev)
+        qbase, n_quads = _offsets(nx.astype(np.int64) + ny + nz)
+        if cpu:
+            faces = np.empty((2 * n_quads, 3), index_t)
+            ck.sn_quads(m.words, *rel, GJ, gw1, active, wprefix, rowbase, nx, ny, qbase, faces)
+        else:
+            faces_d = b.empty((2 * n_quads, 3), index_t, what="surface nets triangles")
+            b.launch(b.kernel("surface", "sn_quads", INDEX_T="i64" if wide else "int"), mrows,
+                     [m.words, _i32(nk), _i32(nj), _i32(nw), *(_i32(x) for x in rel), _i32(GJ), _i32(gw1), active,
+                      wprefix, rowbase_d, b.asarray(nx), b.asarray(ny), b.asarray(qbase), faces_d])
+            faces = b.to_numpy(faces_d)
+        out.append(faces)
+    return verts, out
+
+
+def compact(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Keep only the vertices ``faces`` use (in their original order) and renumber."""
+    if faces.size == 0:
+        return np.zeros((0, 3), vertices.dtype), faces.reshape(0, 3)
+    used, inverse = np.unique(faces.ravel(), return_inverse=True)
+    return vertices[used], inverse.reshape(faces.shape).astype(faces.dtype)
