@@ -604,6 +604,36 @@ class Editor:
                                   extrusion="slice", space=space)
         return self.commit(p) if p is not None else 0
 
+    def level_trace_preview(self, segment: str, point, *, axis: int = 0,
+                            space: str = "world") -> StrokePreview | None:
+        """Slicer's Level tracing effect as a preview: the closed iso-intensity region through the
+        voxel at ``point`` in its slice across ``axis`` (see :mod:`gpuseg.ops.level_tracing`);
+        None if the point is inside a uniform area."""
+        from .ops.level_tracing import level_trace
+
+        if self.image is None:
+            raise InvalidInputError("level tracing needs the source image")
+        seg = self.segmentation
+        sid = seg.segment(segment).id
+        self.masking.check(seg)
+        p = self._points_ijk(point, space)
+        if p.shape[0] != 1:
+            raise InvalidInputError(f"level tracing takes one point, got {p.shape[0]}")
+        kji = tuple(int(np.floor(v + 0.5)) for v in p[0][::-1])
+        region = level_trace(self.image, kji, axis)
+        if region.is_empty():
+            return None
+        ext = region.extent()
+        box, words = self._block(ext, region.to_numpy(ext))
+        m = self.masking
+        return StrokePreview(sid, False, False, box, words,
+                             Masking(m.editable_area, m.mask_segment, m.intensity_range, m.overwrite), self)
+
+    def level_trace(self, segment: str, point, *, axis: int = 0, space: str = "world") -> int:
+        """Add the level-tracing region through ``point`` to ``segment`` (one undo level)."""
+        p = self.level_trace_preview(segment, point, axis=axis, space=space)
+        return self.commit(p) if p is not None else 0
+
     def threshold(self, segment: str, lo: float, hi: float) -> int:
         """Slicer's Threshold effect: within the editable area the segment becomes the voxels of
         the source image in [lo, hi] (voxels outside the editable area are kept)."""

@@ -205,6 +205,8 @@ def test_edit_script(tmp_path):
         {"effect": "scissors", "segment": "bright", "points": [[19.5, -1, 4], [40, 21, 4]], "shape": "rectangle",
          "operation": "erase_inside", "space": "ijk", "extrusion": "symmetric", "depth_mm": 2},
         {"effect": "undo"}, {"effect": "redo"},
+        {"effect": "add_segment", "name": "traced"},
+        {"effect": "level_trace", "segment": "traced", "point": [20, 10, 2], "space": "ijk"},
     ]
     script = tmp_path / "edits.json"
     script.write_text(json.dumps(steps))
@@ -215,6 +217,9 @@ def test_edit_script(tmp_path):
     want[4] = False  # a symmetric 2 mm cut around slice 4 of 2 mm slices is that slice alone
     np.testing.assert_array_equal(seg["bright"].mask.to_numpy(), want)
     assert seg["brush"].mask.count() > 0
+    traced = np.zeros(g.shape, bool)
+    traced[2, :, 20:] = True  # the bright half of slice 2, traced from a voxel on its edge
+    np.testing.assert_array_equal(seg["traced"].mask.to_numpy(), traced)
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps([{"effect": "paint", "segment": "nope", "points": [[1, 1, 1]]}]))
     res = run_cli("edit", "-", "--image", str(img), "--script", str(bad), "-o", str(tmp_path / "x.seg.nrrd"))

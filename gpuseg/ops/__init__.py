@@ -5,6 +5,7 @@ from .islands import (Islands, add_selected_island, connected_components, keep_l
                       label, remove_selected_island, remove_small_islands, split_islands)
 from .logic import clear, copy, fill, intersect, invert, subtract, union, xor
 from .morphology import hollow, margin
+from .level_tracing import level_trace
 from .regions import flood_fill, local_threshold
 from .smoothing import smooth
 from .stats import segment_statistics, statistics
@@ -13,5 +14,5 @@ from .threshold import threshold, threshold_bounds
 __all__ = ["threshold", "threshold_bounds", "union", "intersect", "subtract", "xor", "invert", "copy",
            "clear", "fill", "segment_statistics", "statistics", "margin", "hollow", "smooth", "Islands",
            "connected_components", "label", "keep_largest_island", "remove_small_islands", "split_islands",
-           "keep_selected_island", "remove_selected_island", "add_selected_island", "flood_fill",
+           "keep_selected_island", "remove_selected_island", "add_selected_island", "flood_fill", "level_trace",
            "local_threshold", "GrowCut", "grow_from_seeds"]
