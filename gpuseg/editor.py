@@ -87,6 +87,8 @@ class StrokePreview:
     erase_targets: list[str] | None = None
     #: Slicer's "set" mode (threshold): the segment becomes the region inside the editable area
     replace: bool = False
+    #: how to rasterize the stroke again (brush strokes only): lets undo store less
+    recipe: tuple | None = None
 
     @property
     def extent(self) -> Extent:
@@ -242,11 +244,25 @@ def _pack(dense: np.ndarray) -> np.ndarray:
 
 @dataclass
 class _Level:
-    changes: list[tuple[str, tuple, bytes]]  # (segment id, box, zlib of the block's old ^ new words)
+    """One undo level. Each change is (segment id, box, kind, zlib bytes):
+
+    * kind "xor": the block's old ^ new words;
+    * kind "kept": for a brush stroke, the stroke's voxels that did *not* change (R & ~D, with R
+      the rasterized stroke and D the change, D a subset of R). ``recipe`` regenerates R
+      exactly (the stroke in voxel coordinates), so D = R & ~kept. Where strokes do not overlap
+      earlier paint, "kept" is all zeros and costs a few bytes instead of the stroke's surface.
+    """
+
+    changes: list[tuple[str, tuple, str, bytes]]
+    #: (points ijk float64 (n, 3), diameter mm, shape, axis) of a brush stroke, or None
+    recipe: tuple | None = None
 
     @property
     def nbytes(self) -> int:
-        return sum(len(z) + 64 for _, _, z in self.changes)
+        n = sum(len(z) + 64 for _, _, _, z in self.changes)
+        if self.recipe is not None and any(kind == "kept" for _, _, kind, _ in self.changes):
+            n += self.recipe[0].nbytes + 64
+        return n
 
 
 class Editor:
@@ -402,8 +418,10 @@ class Editor:
             return None
         box, stroke = block
         m = self.masking
+        recipe = (np.array(self._points_ijk(points, space), dtype=np.float64), float(diameter_mm), shape, int(axis))
         return StrokePreview(sid, erase, erase_all_segments, box, stroke,
-                             Masking(m.editable_area, m.mask_segment, m.intensity_range, m.overwrite), self)
+                             Masking(m.editable_area, m.mask_segment, m.intensity_range, m.overwrite), self,
+                             recipe=recipe)
 
     def paint(self, segment: str, points, diameter_mm: float = 5.0, **kw) -> int:
         """Paint a stroke into ``segment``; returns the number of voxels that changed anywhere."""
@@ -441,15 +459,15 @@ class Editor:
                 for s in seg:
                     if s.id != target.id and (p.masking.overwrite == "overwrite_all" or s.visible):
                         plan.append((s, "andnot", modifier))
-        return self._apply(plan, p.box)
+        return self._apply(plan, p.box, (p.recipe, p.stroke) if p.recipe is not None else None)
 
-    def _apply(self, plan, box) -> int:
+    def _apply(self, plan, box, recipe=None) -> int:
         b = self.segmentation.backend
         # combine the plan per segment first (a segment may be cleared and filled in one edit)
         merged: dict[str, list] = {}
         for s, op, words in plan:
             merged.setdefault(s.id, [s, []])[1].append((op, words))
-        changes = []
+        diffs = []
         total = 0
         for s, ops in merged.values():
             if not any(w.any() for _, w in ops) or (all(op == "andnot" for op, _ in ops) and s.mask.nbytes == 0):
@@ -463,11 +481,20 @@ class Editor:
                 continue
             s.mask.apply_block_(b.asarray(new), box, "set")
             self.segmentation.invalidate(s.id)
-            # only what changed is kept: the XOR is zero outside the changed bits, so it compresses
-            changes.append((s.id, box, zlib.compress(diff.tobytes(), 9)))
+            diffs.append((s.id, diff))
             total += int(np.unpackbits(diff.view(np.uint8)).sum())
-        if changes:
-            self._push(_Level(changes))
+        if not diffs:
+            return 0
+        # only what changed is kept: the XOR is zero outside the changed bits, so it compresses
+        as_xor = [(sid, box, "xor", zlib.compress(d.tobytes(), 9)) for sid, d in diffs]
+        level = _Level(as_xor)
+        if recipe is not None:  # a brush stroke: maybe cheaper as "the stroke minus what stayed"
+            (points, diameter, shape, axis), stroke = recipe
+            as_kept = [(sid, box, "kept", zlib.compress((stroke & ~d).tobytes(), 9)) for sid, d in diffs]
+            alt = _Level(as_kept, (points, diameter, shape, axis))
+            if alt.nbytes < level.nbytes:
+                level = alt
+        self._push(level)
         return total
 
     # --- scissors, draw, threshold -------------------------------------------------------------
@@ -716,9 +743,18 @@ class Editor:
 
     def _flip(self, level: _Level) -> None:
         b = self.segmentation.backend
-        for sid, box, z in level.changes:
+        stroke = None
+        for sid, box, kind, z in level.changes:
             s = self.segmentation[sid]
             block = np.frombuffer(zlib.decompress(z), np.uint32).reshape(box[3:])
+            if kind == "kept":
+                if stroke is None:
+                    points, diameter, shape, axis = level.recipe
+                    again = self.rasterize(points, diameter, shape=shape, axis=axis, space="ijk")
+                    if again is None or tuple(again[0]) != tuple(box):  # pragma: no cover - deterministic
+                        raise RuntimeError("undo: the stroke rasterized differently; undo data is inconsistent")
+                    stroke = again[1]
+                block = stroke & ~block
             s.mask.apply_block_(b.asarray(block), box, "xor")
             self.segmentation.invalidate(sid)
 

@@ -240,6 +240,39 @@ def test_brush_crossing_the_border_and_extent_limited(backend):
     assert ed.paint("a", [[1000, 1000, 1000]], 3.0) == 0  # entirely outside: nothing happens
 
 
+def test_undo_of_strokes_stored_as_recipes(backend):
+    """Brush strokes keep "the stroke minus what stayed" plus the stroke's recipe when that is
+    smaller than the XOR; undo and redo still restore every state bit for bit, with masking
+    and strokes over earlier paint (where "what stayed" is not empty)."""
+    rng = np.random.default_rng(4)
+    g = ImageGeometry((40, 50, 70), spacing=(0.8, 0.8, 0.8))
+    seg = Segmentation(g, backend=backend)
+    seg.add_segment(name="a")
+    seg.add_segment(name="b")
+    ed = Editor(seg)
+    states = [(seg["a"].mask.to_numpy(), seg["b"].mask.to_numpy())]
+    kinds = []
+    for n in range(12):
+        p = rng.uniform([5, 5, 5], [50, 35, 27], 3)
+        ed.masking = Masking(overwrite="overwrite_all" if n % 3 else "allow_overlap")
+        if n % 4 == 3:
+            changed = ed.erase("a", [p, p + rng.normal(0, 3, 3)], 6.0)
+        else:
+            changed = ed.paint("a" if n % 2 else "b", [p, p + rng.normal(0, 3, 3)], 9.0)
+        if changed:  # an edit that changes nothing adds no undo level
+            kinds += [c[2] for c in ed._undo[-1].changes]
+            states.append((seg["a"].mask.to_numpy(), seg["b"].mask.to_numpy()))
+    assert "kept" in kinds and len(states) > 8
+    for want in reversed(states[:-1]):
+        assert ed.undo()
+        np.testing.assert_array_equal(seg["a"].mask.to_numpy(), want[0])
+        np.testing.assert_array_equal(seg["b"].mask.to_numpy(), want[1])
+    for want in states[1:]:
+        assert ed.redo()
+        np.testing.assert_array_equal(seg["a"].mask.to_numpy(), want[0])
+        np.testing.assert_array_equal(seg["b"].mask.to_numpy(), want[1])
+
+
 def test_undo_budget_drops_oldest(backend):
     seg = Segmentation(GEOM, backend=backend)
     seg.add_segment(name="a")
