@@ -20,6 +20,7 @@ from .io import (read_image, read_label_table, read_segmentation, segmentation_f
                  write_segmentation)
 from .mask import Mask
 from .segmentation import Segment, Segmentation
+from .surface import Surface, closed_surface, mesh_to_mask, segment_surfaces
 from .ops import (GrowCut, add_selected_island, clear, connected_components, copy, fill, hollow, intersect, invert,
                   flood_fill, grow_from_seeds, keep_largest_island, keep_selected_island, label, level_trace, local_threshold, margin, remove_selected_island,
                   remove_small_islands, segment_statistics, smooth, split_islands, statistics, subtract, threshold,
@@ -35,6 +36,7 @@ __all__ = [
     "threshold", "margin", "hollow", "smooth", "statistics", "connected_components", "label",
     "keep_largest_island", "remove_small_islands", "split_islands", "keep_selected_island", "remove_selected_island",
     "add_selected_island", "flood_fill", "level_trace", "local_threshold", "GrowCut", "grow_from_seeds", "segment_statistics", "union", "intersect", "subtract", "xor", "invert", "copy", "clear", "fill",
+    "Surface", "closed_surface", "segment_surfaces", "mesh_to_mask",
     "GpusegError", "InvalidInputError", "UnsupportedDtypeError", "GeometryMismatchError",
     "OutOfBoundsError", "EmptyRangeError", "UnknownSegmentError", "DeviceMemoryError",
     "BackendUnavailableError", "FileFormatError",

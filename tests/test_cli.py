@@ -120,6 +120,65 @@ def test_demo_small(tmp_path):
     assert summary["editing"]["brush_voxels"] > 0 and summary["editing"]["scissors_voxels"] > 0
     lesion, liver = seg["lesion (brush)"].mask, seg["liver"].mask
     assert (lesion - liver).count() == 0  # painted only inside the liver (the editable area)
+    surf = summary["surfaces"]
+    assert surf["watertight"] is True and surf["triangles"] > 1000
+    import trimesh
+
+    scene = trimesh.load(tmp_path / "d" / "phantom.glb")
+    assert "liver" in scene.geometry or any("liver" in n for n in scene.graph.nodes)
+    assert (tmp_path / "d" / "surfaces.png").stat().st_size > 10_000
+
+
+def test_surface_and_import_mesh(tmp_path, capsys):
+    import gpuseg
+    from gpuseg import ImageGeometry
+    from gpuseg.surface.meshio import read_meshes
+
+    g = ImageGeometry((20, 30, 40), spacing=(0.9, 0.8, 1.5), origin=(-10.0, 5.0, 2.0))
+    k, j, i = np.ogrid[:20, :30, :40]
+    ball = (k - 10) ** 2 + (j - 15) ** 2 + (i - 14) ** 2 <= 36
+    box = np.zeros(g.shape, bool)
+    box[4:15, 5:25, 26:37] = True
+    seg = gpuseg.Segmentation(g, backend="cpu")
+    seg.add_segment(gpuseg.Mask.from_numpy(ball, g, backend="cpu"), name="ball", color=(1.0, 0.0, 0.0))
+    seg.add_segment(gpuseg.Mask.from_numpy(box, g, backend="cpu"), name="box", color=(0.0, 0.0, 1.0))
+    src = tmp_path / "two.seg.nrrd"
+    gpuseg.write_segmentation(seg, src)
+    vtp = tmp_path / "two.vtp"
+    assert main(["surface", str(src), "-o", str(vtp), "--smoothing", "0", "--json", "--no-progress"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert [s["name"] for s in summary["segments"]] == ["ball", "box"]
+    meshes = read_meshes(vtp)
+    assert [m.name for m in meshes] == ["ball", "box"]
+    assert meshes[0].color == pytest.approx((1.0, 0.0, 0.0))
+    # each format; one file per segment for STL
+    for suffix in (".obj", ".ply", ".glb"):
+        assert main(["surface", str(src), "-o", str(tmp_path / f"s{suffix}"), "--segment", "box",
+                     "--decimation", "0.5", "--no-progress"]) == 0
+        assert (tmp_path / f"s{suffix}").exists()
+    assert main(["surface", str(src), "-o", str(tmp_path / "each.stl"), "--per-segment", "--method",
+                 "surface-nets", "--joint-smoothing", "--no-progress"]) == 0
+    assert (tmp_path / "each_ball.stl").exists() and (tmp_path / "each_box.stl").exists()
+    capsys.readouterr()
+    # mesh -> segment: the unsmoothed flying-edges surface voxelizes back to the same voxels
+    stl = tmp_path / "box_only.stl"
+    assert main(["surface", str(src), "-o", str(stl), "--segment", "box", "--smoothing", "0", "--no-progress"]) == 0
+    img = tmp_path / "ref.nrrd"
+    gpuseg.write_labelmap(img, np.zeros(g.shape, np.int16), g)
+    out = tmp_path / "imported.seg.nrrd"
+    assert main(["import-mesh", str(stl), "--reference", str(img), "-o", str(out)]) == 0
+    back = gpuseg.read_segmentation(out)
+    np.testing.assert_array_equal(back["box_only"].mask.to_numpy(), box)
+    # bad input: one line, exit 2
+    res = run_cli("surface", str(src), "-o", str(tmp_path / "x.stl"), "--smoothing", "3")
+    assert res.returncode == 2 and "smoothing factor" in res.stderr and "Traceback" not in res.stderr
+    res = run_cli("surface", str(src), "-o", str(tmp_path / "x.xyz"))
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    open_mesh = tmp_path / "open.obj"
+    open_mesh.write_text("v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 3\n")
+    res = run_cli("import-mesh", str(open_mesh), "--reference", str(img), "-o", str(tmp_path / "y.seg.nrrd"))
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert not (tmp_path / "y.seg.nrrd").exists()
 
 
 def test_info_convert_stats_effects(tmp_path, capsys):

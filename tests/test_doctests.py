@@ -5,7 +5,7 @@ import importlib
 
 import pytest
 
-MODULES = ["gpuseg", "gpuseg.ops.threshold", "gpuseg.ops.morphology"]
+MODULES = ["gpuseg", "gpuseg.ops.threshold", "gpuseg.ops.morphology", "gpuseg.surface.mesh"]
 
 
 @pytest.mark.parametrize("name", MODULES)

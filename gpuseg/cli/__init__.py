@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "gpuseg.cli.effects",
     "gpuseg.cli.regions",
     "gpuseg.cli.edit",
+    "gpuseg.cli.surface",
 ]
 
 

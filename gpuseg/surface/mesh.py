@@ -162,18 +162,18 @@ def _finish(verts: np.ndarray, faces: np.ndarray, geometry: ImageGeometry, *, sm
             normals: bool, method: str, name: str, color, joint: bool = False) -> Surface:
     """Steps 2-5 of the conversion (decimate, smooth, to world, normals) on an index-space mesh."""
     if faces.shape[0] and decimation > 0:
-        from .smooth import decimate
+        from .postprocess import decimate
 
         verts, faces = decimate(verts, faces, decimation)
     if faces.shape[0] and smoothing > 0 and not joint:
-        from .smooth import slicer_smoothing_parameters, windowed_sinc
+        from .postprocess import slicer_smoothing_parameters, windowed_sinc
 
         passband, iterations = slicer_smoothing_parameters(smoothing)
         verts = windowed_sinc(verts, faces, passband=passband, iterations=iterations)
     world, faces = transform_to_world(verts, faces, geometry)
     vn = None
     if normals and faces.shape[0]:
-        from .smooth import vertex_normals
+        from .postprocess import vertex_normals
 
         vn = vertex_normals(world, faces)
     elif normals:
@@ -286,7 +286,7 @@ def segment_surfaces(segmentation, segments: Iterable[str] | None = None, *, smo
         segs = [segmentation.segment(sid) for sid in ids]
         all_verts, all_faces = surface_nets_index_space([x.mask for x in segs])
         if joint:
-            from .smooth import slicer_smoothing_parameters, windowed_sinc
+            from .postprocess import slicer_smoothing_parameters, windowed_sinc
 
             union = np.concatenate([f for f in all_faces if f.size] or [np.zeros((0, 3), np.int64)])
             if union.size:

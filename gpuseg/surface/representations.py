@@ -1,0 +1,103 @@
+"""Derived representations besides the closed surface: planar contours and fractional labelmaps.
+
+* Planar contours (SlicerRT's representation, as in DICOM RT structure sets): per slice of a
+  segment, the closed boundary curves of the mask, by marching squares at level 0.5
+  (``skimage.measure.find_contours``) on the slice padded with background, in world LPS mm.
+* Fractional labelmap (Slicer's ``Fractional labelmap``): per voxel, how many of its
+  ``n^3`` sub-voxel sample points (default ``n = 6``: 216 levels, Slicer's) lie inside the
+  closed surface. Slicer stores ``count - 108`` as signed char; :func:`to_slicer_fractional`
+  converts. It is computed by voxelizing the surface on an ``n``-times finer grid, a slab of
+  slices at a time so that memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import InvalidInputError
+from ..geometry import Extent, ImageGeometry
+from ..mask import Mask
+from .mesh import Surface
+
+
+def planar_contours(mask: Mask, axis: int = 0) -> dict[int, list[np.ndarray]]:
+    """``{slice index: [contour (n, 3) world LPS mm, ...]}`` for every slice across ``axis`` that
+    the mask touches. Contours are closed (the last point repeats the first): the slice is
+    padded with background, so no curve ends at the volume border."""
+    from skimage.measure import find_contours
+
+    if not isinstance(mask, Mask):
+        raise InvalidInputError(f"expected a Mask, got {type(mask).__name__}")
+    if axis not in (0, 1, 2):
+        raise InvalidInputError(f"axis must be 0, 1 or 2, got {axis!r}")
+    out: dict[int, list[np.ndarray]] = {}
+    if mask.is_empty():
+        return out
+    ext = mask.extent()
+    lo = (ext.k0, ext.j0, ext.i0)
+    dense = mask.to_numpy(ext)
+    g = mask.geometry
+    others = [a for a in range(3) if a != axis]
+    for n in range(dense.shape[axis]):
+        plane = np.take(dense, n, axis=axis)
+        if not plane.any():
+            continue
+        curves = []
+        for c in find_contours(np.pad(plane.astype(np.float32), 1), 0.5):
+            kji = np.zeros((c.shape[0], 3))
+            kji[:, axis] = lo[axis] + n
+            kji[:, others[0]] = c[:, 0] - 1 + lo[others[0]]
+            kji[:, others[1]] = c[:, 1] - 1 + lo[others[1]]
+            curves.append(g.ijk_to_world_points(kji[:, ::-1]))
+        out[lo[axis] + n] = curves
+    return out
+
+
+def _sub_geometry(geometry: ImageGeometry, ext: Extent, n: int) -> ImageGeometry:
+    """The grid of sub-voxel sample points of ``ext``: n per voxel and axis, centred in the voxel."""
+    m = geometry.ijk_to_world
+    shift = np.array([ext.i0, ext.j0, ext.k0], float) - 0.5 + 0.5 / n
+    sub = np.eye(4)
+    sub[:3, :3] /= n
+    sub[:3, 3] = shift
+    shape = (ext.shape[0] * n, ext.shape[1] * n, ext.shape[2] * n)
+    return ImageGeometry.from_matrix(shape, m @ sub)
+
+
+def fractional_labelmap(surface: Surface, geometry: ImageGeometry, *, subdivisions: int = 6,
+                        extent: Extent | None = None, slab_bytes: int = 64 << 20) -> tuple[np.ndarray, Extent]:
+    """``(counts, extent)``: for each voxel of ``extent`` (default: the surface's bounding box
+    in ``geometry``, clipped to it), how many of its ``subdivisions^3`` sample points are inside
+    the closed ``surface`` (uint8 for up to 6 subdivisions, else uint16)."""
+    from .voxelize import voxelize
+
+    n = int(subdivisions)
+    if n < 1 or n > 16:
+        raise InvalidInputError(f"subdivisions must be in 1..16, got {subdivisions!r}")
+    dtype = np.uint8 if n ** 3 <= 255 else np.uint16
+    if extent is None:
+        if surface.is_empty():
+            return np.zeros((0, 0, 0), dtype), Extent.empty()
+        ijk = geometry.world_to_ijk_points(surface.vertices.astype(np.float64))
+        lo = np.floor(ijk.min(0)).astype(int)
+        hi = np.ceil(ijk.max(0)).astype(int) + 1
+        extent = Extent(lo[2], hi[2], lo[1], hi[1], lo[0], hi[0]).clip(geometry.shape)
+    counts = np.zeros(extent.shape, dtype)
+    if extent.is_empty or surface.is_empty():
+        return counts, extent
+    per_slice = extent.shape[1] * extent.shape[2] * n ** 3
+    step = max(1, int(slab_bytes // max(1, per_slice)))
+    for k0 in range(extent.k0, extent.k1, step):
+        k1 = min(extent.k1, k0 + step)
+        slab = Extent(k0, k1, extent.j0, extent.j1, extent.i0, extent.i1)
+        inside = voxelize(surface.vertices, surface.faces, _sub_geometry(geometry, slab, n))
+        nk, nj, ni = slab.shape
+        counts[k0 - extent.k0:k1 - extent.k0] = inside.reshape(nk, n, nj, n, ni, n).sum(axis=(1, 3, 5), dtype=dtype)
+    return counts, extent
+
+
+def to_slicer_fractional(counts: np.ndarray, subdivisions: int = 6) -> np.ndarray:
+    """Slicer's signed-char encoding of 6^3 counts: ``count - 108`` (-108 outside ... +108 inside)."""
+    if subdivisions != 6:
+        raise InvalidInputError("Slicer's fractional labelmap encoding is defined for 6 subdivisions")
+    return (counts.astype(np.int16) - 108).astype(np.int8)
