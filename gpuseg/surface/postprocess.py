@@ -85,44 +85,116 @@ def filter_coefficients(passband: float, iterations: int, window: str = "nuttall
     return c
 
 
-def _neighbours(faces: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """CSR (offsets, neighbour ids) of the unique mesh edges, and a mask of vertices that may
-    move (not on an open boundary, i.e. every edge at the vertex is shared by >= 2 triangles)."""
-    f = faces.astype(np.int64)
-    e = np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]])
-    e.sort(axis=1)
-    key = e[:, 0] * n + e[:, 1]
-    uniq, counts = np.unique(key, return_counts=True)
-    a, b = uniq // n, uniq % n
-    boundary = np.zeros(n, bool)
-    boundary[a[counts == 1]] = True
-    boundary[b[counts == 1]] = True
-    src = np.concatenate([a, b])
-    dst = np.concatenate([b, a])
-    order = np.lexsort((dst, src))
-    src, dst = src[order], dst[order]
-    offsets = np.zeros(n + 1, np.int64)
-    np.cumsum(np.bincount(src, minlength=n), out=offsets[1:])
-    return offsets, dst, ~boundary
+@njit(cache=True, nogil=True)
+def _edge_lists(faces, n):
+    """Every triangle edge entered in the lists of both its vertices (counting sort by vertex)."""
+    deg = np.zeros(n + 1, np.int64)
+    for t in range(faces.shape[0]):
+        for m in range(3):
+            deg[faces[t, m] + 1] += 2
+    start = np.cumsum(deg)
+    fill = start[:-1].copy()
+    lst = np.empty(start[-1], np.int64)
+    for t in range(faces.shape[0]):
+        for m in range(3):
+            a = faces[t, m]
+            b = faces[t, (m + 1) % 3]
+            lst[fill[a]] = b
+            fill[a] += 1
+            lst[fill[b]] = a
+            fill[b] += 1
+    return start, lst
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def _neg_laplacian(x, offsets, nbr, out):
-    """out[v] = mean over neighbours y of (x[v] - x[y]) (0 for a vertex without neighbours)."""
-    for v in prange(x.shape[0]):
+def _sort_rows(start, lst, uniq, movable):
+    """Sort each vertex's list in place (insertion sort: about 12 entries), count its distinct
+    neighbours; a neighbour listed once shares an edge of only one triangle with the vertex:
+    an open boundary, and the vertex may not move."""
+    for v in prange(start.shape[0] - 1):
+        lo, hi = start[v], start[v + 1]
+        for x in range(lo + 1, hi):
+            y = lst[x]
+            z = x - 1
+            while z >= lo and lst[z] > y:
+                lst[z + 1] = lst[z]
+                z -= 1
+            lst[z + 1] = y
+        k = lo
+        u = 0
+        while k < hi:
+            e = k
+            while e < hi and lst[e] == lst[k]:
+                e += 1
+            if e - k == 1:
+                movable[v] = False
+            u += 1
+            k = e
+        uniq[v] = u
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _unique_rows(start, lst, offsets, out):
+    for v in prange(start.shape[0] - 1):
+        w = offsets[v]
+        k = start[v]
+        while k < start[v + 1]:
+            out[w] = lst[k]
+            w += 1
+            e = k
+            while e < start[v + 1] and lst[e] == lst[k]:
+                e += 1
+            k = e
+
+
+def _neighbours(faces: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """CSR (offsets, neighbour ids) of the unique mesh edges, and a mask of vertices that may
+    move (not on an open boundary)."""
+    start, lst = _edge_lists(np.ascontiguousarray(faces, dtype=np.int64), n)
+    uniq = np.empty(n, np.int64)
+    movable = np.ones(n, np.bool_)
+    _sort_rows(start, lst, uniq, movable)
+    offsets = np.zeros(n + 1, np.int64)
+    np.cumsum(uniq, out=offsets[1:])
+    out = np.empty(offsets[-1], np.int64)
+    _unique_rows(start, lst, offsets, out)
+    return offsets, out, movable
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _first_step(x0, offsets, nbr, c0, c1, x1, x3):
+    """x1 = x0 - L(x0) / 2 and x3 = c0 x0 + c1 x1, with L(x)[v] = mean over neighbours of x[v] - x[y]."""
+    for v in prange(x0.shape[0]):
         lo, hi = offsets[v], offsets[v + 1]
+        cnt = hi - lo
+        for a in range(3):
+            d = 0.0
+            for e in range(lo, hi):
+                d += (x0[v, a] - x0[nbr[e], a]) / cnt
+            x1[v, a] = x0[v, a] - 0.5 * d
+            x3[v, a] = c0 * x0[v, a] + c1 * x1[v, a]
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _next_step(x0, x1, offsets, nbr, cj, x2, x3):
+    """x2 = 2 x1 - x0 - L(x1) (Taubin's recurrence) and x3 += cj x2."""
+    for v in prange(x0.shape[0]):
+        lo, hi = offsets[v], offsets[v + 1]
+        cnt = hi - lo
         d0 = 0.0
         d1 = 0.0
         d2 = 0.0
-        cnt = hi - lo
         for e in range(lo, hi):
             y = nbr[e]
-            d0 += (x[v, 0] - x[y, 0]) / cnt
-            d1 += (x[v, 1] - x[y, 1]) / cnt
-            d2 += (x[v, 2] - x[y, 2]) / cnt
-        out[v, 0] = d0
-        out[v, 1] = d1
-        out[v, 2] = d2
+            d0 += (x1[v, 0] - x1[y, 0]) / cnt
+            d1 += (x1[v, 1] - x1[y, 1]) / cnt
+            d2 += (x1[v, 2] - x1[y, 2]) / cnt
+        x2[v, 0] = x1[v, 0] - x0[v, 0] + x1[v, 0] - d0
+        x2[v, 1] = x1[v, 1] - x0[v, 1] + x1[v, 1] - d1
+        x2[v, 2] = x1[v, 2] - x0[v, 2] + x1[v, 2] - d2
+        x3[v, 0] += cj * x2[v, 0]
+        x3[v, 1] += cj * x2[v, 1]
+        x3[v, 2] += cj * x2[v, 2]
 
 
 def windowed_sinc(vertices: np.ndarray, faces: np.ndarray, *, passband: float, iterations: int,
@@ -147,15 +219,13 @@ def windowed_sinc(vertices: np.ndarray, faces: np.ndarray, *, passband: float, i
     else:
         centre, length, x0 = np.zeros(3), 1.0, v.copy()
     c = filter_coefficients(passband, n_it, window)
-    lap = np.empty_like(x0)
-    _neg_laplacian(x0, offsets, nbr, lap)
-    x1 = x0 - 0.5 * lap
-    x3 = c[0] * x0 + c[1] * x1
+    x1 = np.empty_like(x0)
+    x2 = np.empty_like(x0)
+    x3 = np.empty_like(x0)
+    _first_step(x0, offsets, nbr, c[0], c[1], x1, x3)
     for it in range(2, n_it + 1):
-        _neg_laplacian(x1, offsets, nbr, lap)
-        x2 = 2.0 * x1 - x0 - lap
-        x3 += c[it] * x2
-        x0, x1 = x1, x2
+        _next_step(x0, x1, offsets, nbr, c[it], x2, x3)
+        x0, x1, x2 = x1, x2, x0
     fixed = ~movable
     out = x3 * length + centre if normalize_coordinates else x3
     out[fixed] = v[fixed]
@@ -182,19 +252,33 @@ def decimate(vertices: np.ndarray, faces: np.ndarray, reduction: float) -> tuple
     return v.astype(np.float64), f.astype(faces.dtype if faces.dtype == np.int64 else np.int32)
 
 
+@njit(cache=True, nogil=True)
+def _accumulate_normals(v, faces, out):
+    for t in range(faces.shape[0]):
+        a, b, c = faces[t, 0], faces[t, 1], faces[t, 2]
+        ux, uy, uz = v[b, 0] - v[a, 0], v[b, 1] - v[a, 1], v[b, 2] - v[a, 2]
+        wx, wy, wz = v[c, 0] - v[a, 0], v[c, 1] - v[a, 1], v[c, 2] - v[a, 2]
+        nx, ny, nz = uy * wz - uz * wy, uz * wx - ux * wz, ux * wy - uy * wx
+        ln = math.sqrt(nx * nx + ny * ny + nz * nz)
+        if ln > 0.0:
+            nx, ny, nz = nx / ln, ny / ln, nz / ln
+            for p in (a, b, c):
+                out[p, 0] += nx
+                out[p, 1] += ny
+                out[p, 2] += nz
+    for p in range(out.shape[0]):
+        ln = math.sqrt(out[p, 0] ** 2 + out[p, 1] ** 2 + out[p, 2] ** 2)
+        if ln > 0.0:
+            out[p, 0] /= ln
+            out[p, 1] /= ln
+            out[p, 2] /= ln
+
+
 def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     """Unit vertex normals (float32): the normalized sum of the unit normals of each vertex's
     triangles (``vtkPolyDataNormals`` with splitting off, on a consistently oriented mesh)."""
-    v = np.asarray(vertices, dtype=np.float64)
+    v = np.ascontiguousarray(vertices, dtype=np.float64)
     out = np.zeros_like(v)
-    if faces.size == 0:
-        return out.astype(np.float32)
-    a, b, c = v[faces[:, 0]], v[faces[:, 1]], v[faces[:, 2]]
-    fn = np.cross(b - a, c - a)
-    norm = np.linalg.norm(fn, axis=1, keepdims=True)
-    fn = np.divide(fn, norm, out=np.zeros_like(fn), where=norm > 0)
-    for k in range(3):
-        np.add.at(out, faces[:, k], fn)
-    ln = np.linalg.norm(out, axis=1, keepdims=True)
-    out = np.divide(out, ln, out=np.zeros_like(out), where=ln > 0)
+    if faces.size:
+        _accumulate_normals(v, np.ascontiguousarray(faces, dtype=np.int64), out)
     return out.astype(np.float32)
