@@ -3,11 +3,11 @@
  *
  * Every voxel of the region holds a key = (path cost << 8) | label. A seed voxel starts at
  * (0 << 8) | label, a masked voxel at KEY_BLOCKED (never updated, never read as a source),
- * every other voxel at KEY_INF. Seeds keep their label. A pass sets each free voxel to the minimum over its 26
- * neighbours of key(q) + (cost(q, p) << 8), where cost = |I(p) - I(q)| * scale + lam[offset]
- * (integers: scale and lam are fixed-point, see gpuseg/ops/grow.py). Passes repeat until
- * nothing changes. The result is the unique fixed point: the lexicographic minimum of
- * (geodesic distance, label) over all seeds, the same as the CPU's Dijkstra computes.
+ * every other voxel at KEY_INF. Seeds keep their label. A free voxel's key is the minimum over
+ * its 26 neighbours q of key(q) + (cost(q, p) << 8), where cost = |I(p) - I(q)| * scale +
+ * lam[offset] (integers: scale and lam are fixed-point, see gpuseg/ops/grow.py). The result is
+ * the unique fixed point: the lexicographic minimum of (geodesic distance, label) over all
+ * seeds, the same as the CPU's Dijkstra computes.
  */
 
 #define KEY_INF 0xfffffffffffffffeUL
@@ -37,41 +37,62 @@ KERNEL void grow_init(GLOBAL u64 *keys, GLOBAL const uchar *seed_labels, i64 n,
     keys[v] = l ? (u64)l : KEY_INF;
 }
 
-KERNEL void grow_relax(GLOBAL u64 *keys, GLOBAL const uchar *seed_labels, GLOBAL const IMAGE_T *img,
-                       int img_nj, int img_ni,
-                       int rk0, int rj0, int ri0, int rnk, int rnj, int rni,
-                       GLOBAL const i64 *lam, i64 scale, GLOBAL int *changed)
+/* One pass of a worklist relaxation: every voxel whose bit is set in `active` (one thread per
+ * word of it) offers key(v) + (cost(v, q) << 8) to each of its 26 neighbours q with an atomic
+ * min; a neighbour whose key dropped is set in `next` for the following pass (and changed[0]
+ * = 1). Masked voxels and seeds are never lowered. When a pass lowers nothing, no key can
+ * drop: that is the unique fixed point above, whatever the order of the atomics. Only voxels
+ * whose key changed are visited, so a pass costs the wavefront, not the region. (Delta-stepping
+ * bounds were tried and made PoCL slower: re-relaxations are few here.) */
+KERNEL void grow_push(GLOBAL u64 *keys, GLOBAL const uchar *seed_labels, GLOBAL const IMAGE_T *img,
+                      int img_nj, int img_ni,
+                      int rk0, int rj0, int ri0, int rnk, int rnj, int rni,
+                      GLOBAL const i64 *lam, i64 scale,
+                      GLOBAL const uint *active, GLOBAL uint *next, i64 nwords, GLOBAL int *changed)
 {
-    i64 v = GLOBAL_ID;
-    if (v >= (i64)rnk * rnj * rni) return;
-    u64 cur = keys[v];
-    if (cur == KEY_BLOCKED || seed_labels[v] != 0) return;  /* masked, or a seed: never relabelled */
-    int i = (int)(v % rni);
-    i64 t = v / rni;
-    int j = (int)(t % rnj), k = (int)(t / rnj);
-    double vp = (double)img[((i64)(rk0 + k) * img_nj + (rj0 + j)) * img_ni + (ri0 + i)];
-    u64 best = cur;
-    int o = 0;
-    for (int dk = -1; dk <= 1; ++dk) {
-        for (int dj = -1; dj <= 1; ++dj) {
-            for (int di = -1; di <= 1; ++di, ++o) {
-                if (dk == 0 && dj == 0 && di == 0) continue;
-                int kk = k + dk, jj = j + dj, ii = i + di;
-                if (kk < 0 || jj < 0 || ii < 0 || kk >= rnk || jj >= rnj || ii >= rni) continue;
-                u64 kq = keys[((i64)kk * rnj + jj) * rni + ii];
-                if (kq >= KEY_INF) continue;
-                double vq = (double)img[((i64)(rk0 + kk) * img_nj + (rj0 + jj)) * img_ni + (ri0 + ii)];
-                double diff = vp > vq ? vp - vq : vq - vp;
-                i64 c = (i64)rint(diff * (double)scale) + lam[o];
-                u64 cand = kq + ((u64)c << 8);
-                if (cand < best) best = cand;
+    i64 gid = GLOBAL_ID;
+    if (gid >= nwords) return;
+    uint a = active[gid];
+    if (a == 0u) return;
+    i64 n = (i64)rnk * rnj * rni;
+    int any = 0;
+    while (a != 0u) {
+        int b = lowest_bit(a);
+        a &= a - 1u;
+        i64 v = gid * 32 + b;
+        if (v >= n) break;
+        u64 kv = keys[v];
+        if (kv >= KEY_INF) continue;
+        int i = (int)(v % rni);
+        i64 t = v / rni;
+        int j = (int)(t % rnj), k = (int)(t / rnj);
+        double vp = (double)img[((i64)(rk0 + k) * img_nj + (rj0 + j)) * img_ni + (ri0 + i)];
+        int o = 0;
+        for (int dk = -1; dk <= 1; ++dk) {
+            for (int dj = -1; dj <= 1; ++dj) {
+                for (int di = -1; di <= 1; ++di, ++o) {
+                    if (dk == 0 && dj == 0 && di == 0) continue;
+                    int kk = k + dk, jj = j + dj, ii = i + di;
+                    if (kk < 0 || jj < 0 || ii < 0 || kk >= rnk || jj >= rnj || ii >= rni) continue;
+                    i64 q = ((i64)kk * rnj + jj) * rni + ii;
+                    u64 kq = keys[q];
+                    if (kq == KEY_BLOCKED || seed_labels[q] != 0) continue;
+                    double vq = (double)img[((i64)(rk0 + kk) * img_nj + (rj0 + jj)) * img_ni + (ri0 + ii)];
+                    double diff = vp > vq ? vp - vq : vq - vp;
+                    i64 c = (i64)rint(diff * (double)scale) + lam[o];
+                    u64 cand = kv + ((u64)c << 8);
+                    if (cand < kq) {
+                        u64 old = (u64)ATOMIC_MIN_U64((GLOBAL u64 *)&keys[q], cand);
+                        if (cand < old) {
+                            ATOMIC_OR(&next[q >> 5], 1u << (uint)(q & 31));
+                            any = 1;
+                        }
+                    }
+                }
             }
         }
     }
-    if (best < cur) {
-        keys[v] = best;
-        changed[0] = 1;
-    }
+    if (any) changed[0] = 1;
 }
 
 /* words (box over the region, i0 a multiple of 32) of the voxels whose final label is `label` */

@@ -14,8 +14,10 @@ seed wins (Slicer's merged seed labelmap paints in segment order). Masked voxels
 ``mask``, the editable area) are never labelled and never propagate. Voxels no seed can reach
 stay unlabelled.
 
-The CPU runs an exact multi-source Dijkstra with a bucket queue; OpenCL/CUDA relax all voxels
-in parallel passes until nothing changes. Both reach the same unique minimum.
+The CPU runs an exact multi-source Dijkstra with a bucket queue; OpenCL/CUDA run a worklist
+relaxation: each pass, the voxels whose distance dropped in the previous pass (a packed bit
+wavefront) offer their neighbours a lower key with an atomic min, until a pass lowers nothing.
+Both reach the same unique minimum.
 
 :class:`GrowCut` keeps its distance map: after seeds are added, :meth:`GrowCut.update`
 propagates only from the new seed voxels (as Slicer's adaptive update does), and gives the
@@ -169,14 +171,28 @@ class GrowCut:
             self.keys = b.asarray(keys)
         lam = b.asarray(self.lam)
         flag = b.zeros((1,), np.int32, what="grow flag")
-        relax = b.kernel("grow", "grow_relax", IMAGE_T=ctype)
+        push = b.kernel("grow", "grow_push", IMAGE_T=ctype)
         gk, gj, gi = self.image.shape
+        # the first wavefront: the seed voxels (all of them, or the new ones), as packed bits
+        nwords = (n + 31) // 32
+        first = np.zeros(nwords * 32, bool)
+        if full:
+            first[:n] = self._seed_labels.ravel() > 0
+        else:
+            first[idx] = True
+        active = b.asarray(np.packbits(first, bitorder="little").view(np.uint32), what="grow wavefront")
+        nxt = b.zeros((nwords,), np.uint32, what="grow wavefront")
+        self.passes = 0
         while True:
+            self.passes += 1
             b.fill_zero(flag)
-            b.launch(relax, n, [self.keys, labels_d, self.image.data, _i32(gj), _i32(gi), _i32(r.k0), _i32(r.j0), _i32(r.i0),
-                                _i32(rnk), _i32(rnj), _i32(rni), lam, _i64(self.scale), flag])
+            b.launch(push, nwords, [self.keys, labels_d, self.image.data, _i32(gj), _i32(gi), _i32(r.k0), _i32(r.j0),
+                                    _i32(r.i0), _i32(rnk), _i32(rnj), _i32(rni), lam, _i64(self.scale),
+                                    active, nxt, _i64(nwords), flag])
             if int(b.to_numpy(flag)[0]) == 0:
                 break
+            active, nxt = nxt, active
+            b.fill_zero(nxt)
 
     def update(self, seeds: Sequence[Mask]) -> list[Mask]:
         """Add seed voxels (the full, grown seed masks, in the same order) and update.
