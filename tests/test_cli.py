@@ -114,12 +114,13 @@ def test_demo_small(tmp_path):
 
     info = slicerio.read_segmentation(str(tmp_path / "d" / "phantom.seg.nrrd"))
     names = [s["name"] for s in info["segments"]]
-    assert "liver" in names and any(n.startswith("bone") for n in names) and names[-1] == "lesion (brush)"
+    assert "liver" in names and any(n.startswith("bone") for n in names) and names[-2:] == ["lesion (brush)", "aorta (grown from seeds)"]
     seg = gpuseg.read_segmentation(tmp_path / "d" / "phantom.h5")
     assert [s.name for s in seg] == names
     assert summary["editing"]["brush_voxels"] > 0 and summary["editing"]["scissors_voxels"] > 0
     lesion, liver = seg["lesion (brush)"].mask, seg["liver"].mask
     assert (lesion - liver).count() == 0  # painted only inside the liver (the editable area)
+    assert summary["grow"]["aorta_dice"] > 0.9
     surf = summary["surfaces"]
     assert surf["watertight"] is True and surf["triangles"] > 1000
     import trimesh
