@@ -15,13 +15,13 @@ def _lps_to_ras(v: np.ndarray) -> np.ndarray:
 
 
 def render_surfaces_png(path, surfaces: Sequence[Surface], title: str = "", *,
-                        views: Sequence[tuple[float, float, str]] = ((0, -90, "anterior"), (0, 0, "left"),
-                                                                     (35, -60, "oblique")),
+                        views: Sequence[tuple[float, float, str]] = ((0, 90, "anterior"), (0, 180, "left"),
+                                                                     (30, 120, "oblique")),
                         max_triangles: int = 150_000, dpi: int = 80) -> Path | None:
     """Render surfaces from a few viewpoints into one PNG (flat Lambert shading, segment colours).
 
-    Views are (elevation, azimuth, name) in RAS (patient left to the viewer's right for the
-    anterior view). Surfaces with more triangles than their share of ``max_triangles`` are
+    Views are (elevation, azimuth, name) of the camera in RAS: azimuth 90 looks from anterior
+    (the patient's right on the viewer's left, as radiologists look), 180 from the left. Surfaces with more triangles than their share of ``max_triangles`` are
     decimated for the picture only. Returns the path, or None without matplotlib.
     """
     try:
@@ -59,12 +59,16 @@ def render_surfaces_png(path, surfaces: Sequence[Surface], title: str = "", *,
         centre, half = (lo + hi) / 2, (hi - lo).max() / 2
     for n_view, (elev, azim, name) in enumerate(views):
         ax = fig.add_subplot(1, len(views), n_view + 1, projection="3d")
-        for tri, col in zip(polys, colors):
-            ax.add_collection3d(Poly3DCollection(tri, facecolors=col, edgecolors="none", linewidths=0))
+        if polys:  # one collection, so that matplotlib depth-sorts triangles across segments
+            ax.add_collection3d(Poly3DCollection(np.concatenate(polys), facecolors=np.concatenate(colors),
+                                                 edgecolors="none", linewidths=0))
         if polys:
             for setter, c in zip((ax.set_xlim, ax.set_ylim, ax.set_zlim), centre):
                 setter(c - half, c + half)
-        ax.set_box_aspect((1, 1, 1))
+        try:
+            ax.set_box_aspect((1, 1, 1), zoom=1.6)
+        except TypeError:  # pragma: no cover - matplotlib < 3.6
+            ax.set_box_aspect((1, 1, 1))
         ax.view_init(elev=elev, azim=azim)
         ax.set_title(name)
         ax.axis("off")
@@ -73,7 +77,7 @@ def render_surfaces_png(path, surfaces: Sequence[Surface], title: str = "", *,
         fig.legend(handles, [s.name for s in shown], loc="lower center", ncol=min(6, len(handles)))
     if title:
         fig.suptitle(title)
-    fig.tight_layout(rect=(0, 0.06, 1, 0.95))
+    fig.tight_layout(rect=(0, 0.12, 1, 0.95))
     with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=dpi, format="png")
     plt.close(fig)
