@@ -39,7 +39,7 @@ from .mask import Mask, box_for_extent, extent_of_box
 from .ops.threshold import threshold
 from .segmentation import Segmentation
 
-__all__ = ["Editor", "Masking", "StrokePreview", "EDITABLE_AREAS", "OVERWRITE_MODES"]
+__all__ = ["Editor", "Masking", "StrokePreview", "GrowPreview", "EDITABLE_AREAS", "OVERWRITE_MODES"]
 
 EDITABLE_AREAS = ("everywhere", "inside_all", "inside_visible", "outside_all", "outside_visible", "inside")
 OVERWRITE_MODES = ("overwrite_all", "overwrite_visible", "allow_overlap")
@@ -243,6 +243,36 @@ def _pack(dense: np.ndarray) -> np.ndarray:
 
 
 @dataclass
+class GrowPreview:
+    """A grow-from-seeds result not yet applied: each seed segment's grown words over ``box``."""
+
+    segment_ids: list[str]
+    region: Extent  # the voxels the computation covered
+    box: tuple[int, int, int, int, int, int]  # the region's word box
+    grown: list[np.ndarray]  # host words over box, one per seed segment
+    editable: np.ndarray | None  # host words of the voxels masking lets change (None: all)
+    _editor: "Editor" = field(repr=False)
+
+    @property
+    def extent(self) -> Extent:
+        return extent_of_box(self.box, self._editor.segmentation.geometry.shape[2])
+
+    def labels_slice(self, axis: int, index: int) -> np.ndarray | None:
+        """A uint8 label image of the region's slice ``index`` along ``axis`` (0 = none, n = the
+        n-th seed segment), in the region's own rows and columns; None outside the region."""
+        ext = self.extent
+        lo, hi = (ext.k0, ext.j0, ext.i0), (ext.k1, ext.j1, ext.i1)
+        if not lo[axis] <= index < hi[axis]:
+            return None
+        ni = self._editor.segmentation.geometry.shape[2]
+        out = None
+        for n, words in enumerate(self.grown, start=1):
+            plane = np.take(_unpack(words, self.box, ni), index - lo[axis], axis=axis)
+            out = np.where(plane, np.uint8(n), out if out is not None else np.uint8(0)).astype(np.uint8)
+        return out
+
+
+@dataclass
 class _Level:
     """One undo level. Each change is (segment id, box, kind, zlib bytes):
 
@@ -363,8 +393,10 @@ class Editor:
         return box, _pack(full)
 
     # --- masking ----------------------------------------------------------------------------
-    def _editable(self, segment_id: str, box, masking: Masking, erase: bool) -> np.ndarray:
-        """Host words (over box) of the voxels the edit may change."""
+    def _editable(self, segment_id: str | Sequence[str], box, masking: Masking, erase: bool) -> np.ndarray:
+        """Host words (over box) of the voxels the edit may change. ``segment_id`` is the edited
+        segment (or several, for grow from seeds): its own voxels are always editable, and the
+        editable area's "all / visible segments" mean the other segments."""
         seg = self.segmentation
         b = seg.backend
         ni = seg.geometry.shape[2]
@@ -373,16 +405,18 @@ class Editor:
         pad[:, :, :full.shape[2]] = full
         allowed = pad
         area = masking.editable_area
-        own = b.to_numpy(seg[segment_id].mask.block(box))
-        if area != "everywhere":
-            def union(segs):
-                acc = np.zeros(box[3:], np.uint32)
-                for s in segs:
-                    if s.mask.nbytes:
-                        acc |= b.to_numpy(s.mask.block(box))
-                return acc
+        edited = [segment_id] if isinstance(segment_id, str) else list(segment_id)
 
-            others = [s for s in seg if s.id != segment_id]
+        def union(segs):
+            acc = np.zeros(box[3:], np.uint32)
+            for s in segs:
+                if s.mask.nbytes:
+                    acc |= b.to_numpy(s.mask.block(box))
+            return acc
+
+        own = union([seg[x] for x in edited])
+        if area != "everywhere":
+            others = [s for s in seg if s.id not in edited]
             if area == "inside_all":
                 allowed = union(others)
             elif area == "inside_visible":
@@ -660,6 +694,70 @@ class Editor:
         """Add the level-tracing region through ``point`` to ``segment`` (one undo level)."""
         p = self.level_trace_preview(segment, point, axis=axis, space=space)
         return self.commit(p) if p is not None else 0
+
+    def grow_from_seeds_preview(self, *, seed_locality: float = 0.0, segments: Sequence[str] | None = None,
+                                region: Extent | None = None) -> "GrowPreview":
+        """Slicer's Grow from seeds as a preview: the seeds are the visible segments (or
+        ``segments``); every voxel of the region (Slicer's: the seeds' extent plus max(3 voxels,
+        10%); or ``region``) that masking lets change takes the label of the nearest seed
+        (:mod:`gpuseg.ops.grow`). Nothing changes until :meth:`commit_grow`. Calling it again
+        after more strokes on the same seeds only propagates the new seed voxels."""
+        from .ops.grow import GrowCut
+
+        if self.image is None:
+            raise InvalidInputError("grow from seeds needs the source image")
+        seg = self.segmentation
+        m = self.masking
+        m.check(seg)
+        ids = [seg.segment(x).id for x in segments] if segments is not None else [s.id for s in seg if s.visible]
+        if not ids:
+            raise InvalidInputError("grow from seeds needs seed segments: no segment is visible")
+        seeds = [seg[x].mask for x in ids]
+        masked = m.editable_area != "everywhere" or m.intensity_range is not None
+        key = (tuple(ids), float(seed_locality), region, m.editable_area, m.mask_segment, m.intensity_range)
+        state = getattr(self, "_grow_state", None)
+        if state is not None and state[0] == key:
+            gc = state[1]
+            results = gc.update(seeds)
+        else:
+            from .ops.grow import grow_region
+
+            reg = region if region is not None else grow_region(seeds, seg.geometry.shape)
+            mask = None
+            if masked and not reg.is_empty:
+                box = box_for_extent(reg)
+                words = self._editable(ids, box, m, False)
+                mask = Mask(seg.geometry, seg.backend, seg.backend.asarray(words), box)
+            gc = GrowCut(self.image, seeds, seed_locality=seed_locality, mask=mask, region=region)
+            results = gc.result()
+            self._grow_state = (key, gc)
+        box = box_for_extent(gc.region)
+        b = seg.backend
+        grown = [b.to_numpy(r.block(box)) if r.nbytes else np.zeros(box[3:], np.uint32) for r in results]
+        editable = self._editable(ids, box, m, False) if masked else None
+        return GrowPreview(ids, gc.region, box, grown, editable, self)
+
+    def commit_grow(self, p: "GrowPreview") -> int:
+        """Apply a grow preview: in the region, each seed segment becomes its grown voxels (where
+        masking allows changes); one undo level. Returns the number of voxels that changed."""
+        seg = self.segmentation
+        for sid in p.segment_ids:
+            if sid not in seg.segment_ids:
+                raise UnknownSegmentError(f"segment {sid!r} was removed since the preview")
+        box, region = self._block(p.region, np.ones(p.region.shape, bool))
+        assert tuple(box) == tuple(p.box)
+        if p.editable is not None:
+            region &= p.editable
+        plan: list[tuple[object, str, np.ndarray]] = []
+        for sid, words in zip(p.segment_ids, p.grown):
+            plan.append((seg[sid], "andnot", region & ~words))
+            plan.append((seg[sid], "or", words & region))
+        self._grow_state = None  # the segments changed: a later preview starts afresh
+        return self._apply(plan, p.box)
+
+    def grow_from_seeds(self, **kw) -> int:
+        """Preview and apply grow from seeds in one step (see :meth:`grow_from_seeds_preview`)."""
+        return self.commit_grow(self.grow_from_seeds_preview(**kw))
 
     def threshold(self, segment: str, lo: float, hi: float) -> int:
         """Slicer's Threshold effect: within the editable area the segment becomes the voxels of

@@ -14,6 +14,8 @@ The script is a JSON list of steps, applied in order; each is an object with ``"
   "unlimited|positive|negative|symmetric", "depth_mm": 0, "all_visible": false, "space": "world"}``
 * ``{"effect": "threshold", "segment": "a", "min": 200, "max": 3000}`` or ``"auto": "otsu"``
 * ``{"effect": "level_trace", "segment": "a", "point": [x, y, z], "axis": 0, "space": "world"}``
+* ``{"effect": "grow_from_seeds", "seed_locality": 0, "segments": ["a", "b"]}`` (default seeds: the
+  visible segments)
 * ``{"effect": "visibility", "segment": "a", "visible": false}``, ``{"effect": "undo"}``, ``{"effect": "redo"}``
 
 Points are LPS millimetres (``"space": "world"``, the default) or voxel indices (i, j, k).
@@ -37,6 +39,7 @@ STEP_KEYS = {
     "scissors": {"segment", "points", "operation", "shape", "axis", "extrusion", "depth_mm", "all_visible", "space"},
     "threshold": {"segment", "min", "max", "auto"},
     "level_trace": {"segment", "point", "axis", "space"},
+    "grow_from_seeds": {"seed_locality", "segments"},
     "visibility": {"segment", "visible"},
     "undo": set(),
     "redo": set(),
@@ -112,6 +115,8 @@ def run_script(editor, steps: list[dict]) -> list[int]:
             elif eff == "threshold":
                 lo, hi = (editor.auto_threshold(st["auto"]) if "auto" in st else (st["min"], st["max"]))
                 changed.append(editor.threshold(st["segment"], lo, hi))
+            elif eff == "grow_from_seeds":
+                changed.append(editor.grow_from_seeds(**st))
             elif eff == "level_trace":
                 changed.append(editor.level_trace(st.pop("segment"), st.pop("point"), **st))
             elif eff == "undo":
