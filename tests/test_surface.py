@@ -251,3 +251,24 @@ def test_mask_mesh_mask_round_trip(oblique):
     s2 = closed_surface(back, normals=False)
     np.testing.assert_array_equal(s2.faces, s1.faces)
     np.testing.assert_allclose(s2.vertices, s1.vertices, atol=1e-5)
+
+
+def test_int64_indices_when_vertices_exceed_int32(backend, rng, monkeypatch):
+    """The int64 index path (meshes beyond 2^31 - 1 vertices) gives the same triangles: forced
+    here by lowering the threshold, on every backend, for marching cubes and surface nets."""
+    import gpuseg.surface.marching as marching
+    import gpuseg.surface.nets as nets
+
+    vol = rng.random((6, 9, 45)) < 0.4
+    m = Mask.from_numpy(vol, backend=backend)
+    v32, f32 = mesh_index_space(m)
+    sv32, (sf32,) = nets.surface_nets_index_space([m])
+    monkeypatch.setattr(marching, "_INT32_MAX", 10)
+    monkeypatch.setattr(nets, "_INT32_MAX", 10)
+    v64, f64 = mesh_index_space(m)
+    sv64, (sf64,) = nets.surface_nets_index_space([m])
+    assert f64.dtype == np.int64 and sf64.dtype == np.int64 and f32.dtype == np.int32
+    np.testing.assert_array_equal(v64, v32)
+    np.testing.assert_array_equal(f64, f32)
+    np.testing.assert_array_equal(sv64, sv32)
+    np.testing.assert_array_equal(sf64, sf32)
