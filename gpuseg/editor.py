@@ -695,6 +695,113 @@ class Editor:
         p = self.level_trace_preview(segment, point, axis=axis, space=space)
         return self.commit(p) if p is not None else 0
 
+    # --- whole-segment effects through masking (Slicer's "Set" mode) ---------------------------
+    def set_mask(self, segment: str, mask: Mask, *, bypass_masking: bool = False) -> int:
+        """Make ``segment`` equal to ``mask`` where masking allows changes (Slicer's
+        ModifySegmentByLabelmap in Set mode): inside the editable area (and intensity range) the
+        segment becomes ``mask``, outside it keeps its voxels; voxels it gains leave the other
+        segments as the overwrite mode says. One undo level; returns the voxels changed anywhere.
+        ``bypass_masking`` ignores masking and overwrite (Slicer's logical operators' default)."""
+        seg = self.segmentation
+        sid = seg.segment(segment).id
+        if not isinstance(mask, Mask):
+            raise InvalidInputError(f"expected a Mask, got {type(mask).__name__}")
+        seg.geometry.check_same_grid(mask.geometry, "segmentation and mask")
+        m = self.masking
+        if not bypass_masking:
+            m.check(seg)
+        ext = seg[sid].mask.box_extent.union(mask.box_extent) if mask.nbytes else seg[sid].mask.box_extent
+        if ext.is_empty:
+            return 0
+        box = box_for_extent(ext)
+        b = seg.backend
+        new = b.to_numpy(mask.to(b).block(box)) if mask.nbytes else np.zeros(box[3:], np.uint32)
+        if bypass_masking:
+            ni = seg.geometry.shape[2]
+            full = _pack(np.ones(extent_of_box(box, ni).shape, bool))
+            editable = np.zeros(box[3:], np.uint32)
+            editable[:, :, :full.shape[2]] = full
+        else:
+            editable = self._editable(sid, box, m, False)
+        target = seg[sid]
+        plan: list[tuple[object, str, np.ndarray]] = [(target, "andnot", editable & ~new), (target, "or", editable & new)]
+        if not bypass_masking and m.overwrite != "allow_overlap":
+            for s in seg:
+                if s.id != sid and (m.overwrite == "overwrite_all" or s.visible):
+                    plan.append((s, "andnot", editable & new))
+        return self._apply(plan, box)
+
+    def margin(self, segment: str, margin_mm: float) -> int:
+        """Slicer's Margin effect (grow, or shrink with a negative value), through masking."""
+        from .ops.morphology import margin
+
+        return self.set_mask(segment, margin(self.segmentation.segment(segment).mask, margin_mm))
+
+    def hollow(self, segment: str, thickness_mm: float, mode: str = "inside") -> int:
+        """Slicer's Hollow effect, through masking."""
+        from .ops.morphology import hollow
+
+        return self.set_mask(segment, hollow(self.segmentation.segment(segment).mask, thickness_mm, mode))
+
+    def smooth(self, segment: str, method: str = "median", kernel_mm: float = 3.0) -> int:
+        """Slicer's Smoothing effect (median, opening, closing), through masking."""
+        from .ops.smoothing import smooth
+
+        return self.set_mask(segment, smooth(self.segmentation.segment(segment).mask, method, kernel_mm))
+
+    def islands(self, segment: str, operation: str = "keep_largest", *, min_size: int = 1000, point=None,
+                space: str = "world", connectivity: int = 6) -> int:
+        """Slicer's Islands effect: ``keep_largest``, ``remove_small`` (< min_size voxels),
+        ``keep_selected`` / ``remove_selected`` (the island at ``point``) or ``add_selected`` (the
+        background component at ``point``: fill a hole), through masking."""
+        from .ops import islands as isl
+
+        mask = self.segmentation.segment(segment).mask
+        if operation in ("keep_selected", "remove_selected", "add_selected"):
+            if point is None:
+                raise InvalidInputError(f"islands {operation} needs a point")
+            p = self._points_ijk(point, space)
+            if p.shape[0] != 1:
+                raise InvalidInputError(f"islands {operation} takes one point, got {p.shape[0]}")
+            kji = tuple(int(np.floor(v + 0.5)) for v in p[0][::-1])
+            fn = {"keep_selected": isl.keep_selected_island, "remove_selected": isl.remove_selected_island,
+                  "add_selected": isl.add_selected_island}[operation]
+            result = fn(mask, kji, connectivity)
+        elif operation == "keep_largest":
+            result = isl.keep_largest_island(mask, connectivity)
+        elif operation == "remove_small":
+            result = isl.remove_small_islands(mask, min_size, connectivity)
+        else:
+            raise InvalidInputError(f"unknown islands operation {operation!r}; choose keep_largest, remove_small, "
+                                    "keep_selected, remove_selected or add_selected")
+        return self.set_mask(segment, result)
+
+    def logical(self, segment: str, operation: str, modifier: str | None = None, *,
+                bypass_masking: bool = True) -> int:
+        """Slicer's Logical operators: ``copy``, ``union``, ``subtract``, ``intersect`` (with the
+        ``modifier`` segment), ``invert``, ``clear``, ``fill``. Like Slicer they bypass masking by
+        default (``bypass_masking=False`` applies it)."""
+        from .ops import logic
+
+        seg = self.segmentation
+        mask = seg.segment(segment).mask
+        binary = {"copy": None, "union": logic.union, "subtract": logic.subtract, "intersect": logic.intersect}
+        if operation in binary:
+            if modifier is None:
+                raise InvalidInputError(f"logical {operation} needs a modifier segment")
+            other = seg.segment(modifier).mask
+            result = logic.copy(other) if operation == "copy" else binary[operation](mask, other)
+        elif operation == "invert":
+            result = logic.invert(mask, seg.geometry.extent)
+        elif operation == "clear":
+            result = Mask.empty(seg.geometry, backend=seg.backend)
+        elif operation == "fill":
+            result = Mask.full(seg.geometry, backend=seg.backend)
+        else:
+            raise InvalidInputError(f"unknown logical operation {operation!r}; choose copy, union, subtract, "
+                                    "intersect, invert, clear or fill")
+        return self.set_mask(segment, result, bypass_masking=bypass_masking)
+
     def grow_from_seeds_preview(self, *, seed_locality: float = 0.0, segments: Sequence[str] | None = None,
                                 region: Extent | None = None) -> "GrowPreview":
         """Slicer's Grow from seeds as a preview: the seeds are the visible segments (or

@@ -16,6 +16,12 @@ The script is a JSON list of steps, applied in order; each is an object with ``"
 * ``{"effect": "level_trace", "segment": "a", "point": [x, y, z], "axis": 0, "space": "world"}``
 * ``{"effect": "grow_from_seeds", "seed_locality": 0, "segments": ["a", "b"]}`` (default seeds: the
   visible segments)
+* ``{"effect": "margin", "segment": "a", "margin_mm": 3}``, ``{"effect": "hollow", "segment": "a",
+  "thickness_mm": 2, "mode": "inside"}``, ``{"effect": "smooth", "segment": "a", "method": "median",
+  "kernel_mm": 3}``, ``{"effect": "islands", "segment": "a", "operation": "keep_largest|remove_small|
+  keep_selected|remove_selected|add_selected", "min_size": 1000, "point": [x, y, z]}``,
+  ``{"effect": "logical", "segment": "a", "operation": "copy|union|subtract|intersect|invert|clear|fill",
+  "modifier": "b", "bypass_masking": true}`` (all through masking, as Slicer's Set mode)
 * ``{"effect": "visibility", "segment": "a", "visible": false}``, ``{"effect": "undo"}``, ``{"effect": "redo"}``
 
 Points are LPS millimetres (``"space": "world"``, the default) or voxel indices (i, j, k).
@@ -40,6 +46,11 @@ STEP_KEYS = {
     "threshold": {"segment", "min", "max", "auto"},
     "level_trace": {"segment", "point", "axis", "space"},
     "grow_from_seeds": {"seed_locality", "segments"},
+    "margin": {"segment", "margin_mm"},
+    "hollow": {"segment", "thickness_mm", "mode"},
+    "smooth": {"segment", "method", "kernel_mm"},
+    "islands": {"segment", "operation", "min_size", "point", "space", "connectivity"},
+    "logical": {"segment", "operation", "modifier", "bypass_masking"},
     "visibility": {"segment", "visible"},
     "undo": set(),
     "redo": set(),
@@ -115,6 +126,8 @@ def run_script(editor, steps: list[dict]) -> list[int]:
             elif eff == "threshold":
                 lo, hi = (editor.auto_threshold(st["auto"]) if "auto" in st else (st["min"], st["max"]))
                 changed.append(editor.threshold(st["segment"], lo, hi))
+            elif eff in ("margin", "hollow", "smooth", "islands", "logical"):
+                changed.append(getattr(editor, eff)(st.pop("segment"), **st))
             elif eff == "grow_from_seeds":
                 changed.append(editor.grow_from_seeds(**st))
             elif eff == "level_trace":
