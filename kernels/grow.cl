@@ -76,6 +76,7 @@ KERNEL void grow_push(GLOBAL u64 *keys, GLOBAL const uchar *seed_labels, GLOBAL 
                     if (kk < 0 || jj < 0 || ii < 0 || kk >= rnk || jj >= rnj || ii >= rni) continue;
                     i64 q = ((i64)kk * rnj + jj) * rni + ii;
                     u64 kq = keys[q];
+                    if (kq <= kv) continue;  /* as good already: no step cost can beat it */
                     if (kq == KEY_BLOCKED || seed_labels[q] != 0) continue;
                     double vq = (double)img[((i64)(rk0 + kk) * img_nj + (rj0 + jj)) * img_ni + (ri0 + ii)];
                     double diff = vp > vq ? vp - vq : vq - vp;

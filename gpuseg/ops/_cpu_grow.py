@@ -94,6 +94,8 @@ def dijkstra(keys, seed_labels, vals, rnk, rnj, rni, lam, scale, exact_int, nlab
                             continue
                     q = v + off[x]
                     kq = keys[q]
+                    if kq <= want:
+                        continue  # settled, or as good already: no step cost can beat it
                     if kq == blocked or seed_labels[q] != 0:
                         continue  # masked, or a seed (seeds keep their label)
                     if exact_int:
