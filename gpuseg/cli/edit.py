@@ -59,7 +59,8 @@ STEP_KEYS = {
 
 def register(sub) -> None:
     p = sub.add_parser("edit", help="apply a JSON script of editor effects (paint, erase, draw, scissors, "
-                                    "threshold, masking, undo) to a segmentation")
+                                    "threshold, level tracing, grow from seeds, margin, hollow, smoothing, "
+                                    "islands, logical operators, masking, undo) to a segmentation")
     p.add_argument("segmentation", help="segmentation to edit, or '-' for a new empty one on the image's grid")
     p.add_argument("--image", required=True, help="source image (the grid, and intensities for threshold)")
     p.add_argument("--script", required=True, help="JSON list of steps (see `gpuseg edit --help` in the docs)")
