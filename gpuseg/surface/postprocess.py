@@ -57,31 +57,39 @@ def _window(name: str, n: int) -> np.ndarray:
 
 def filter_coefficients(passband: float, iterations: int, window: str = "nuttall") -> np.ndarray:
     """Chebyshev coefficients c[0..N] of the windowed-sinc filter, with the pass-band offset
-    found by Newton's method so that the filter is 1 at the pass band."""
+    found by Newton's method so that the filter is 1 at the pass band (in VTK's order of
+    operations, so that the search ends where VTK's does). Raises :class:`InvalidInputError`
+    where the search does not converge (few iterations with a wide pass band; VTK then warns
+    and smooths unpredictably). Every Slicer smoothing factor converges."""
     n = int(iterations)
     k_pb = float(passband)
     theta = math.acos(1.0 - 0.5 * k_pb)
     w = _window(window, n)
-    i = np.arange(1, n + 1, dtype=np.float64)
-    cos_i = np.cos(i * theta)
     sigma = 0.0
     c = np.zeros(n + 1)
+    cp = np.zeros(n + 1)
+    f = 0.0
     for _ in range(500):
         c[0] = w[0] * (theta + sigma) / math.pi
-        c[1:] = 2.0 * w[1:] * np.sin(i * (theta + sigma)) / (i * math.pi)
-        # derivative coefficients of the Chebyshev series
-        cp = np.zeros(n + 1)
+        for i in range(1, n + 1):
+            c[i] = 2.0 * w[i] * math.sin(i * (theta + sigma)) / (i * math.pi)
+        cp[:] = 0.0
         if n > 1:
             cp[n - 2] = 2.0 * (n - 1) * c[n - 1]
         for m in range(n - 3, -1, -1):
             cp[m] = cp[m + 2] + 2.0 * (m + 1) * c[m + 1]
-        f = c[0] + float(np.dot(c[1:], cos_i))
-        fp = cp[0] + float(np.dot(cp[1:], cos_i))
-        if n <= 1:
-            break
-        if abs(f - 1.0) < 1e-3:
+        f = c[0]
+        fp = cp[0]
+        for i in range(1, n + 1):
+            t = (1.0 - 0.5 * k_pb) if i == 1 else math.cos(i * math.acos(1.0 - 0.5 * k_pb))
+            f += c[i] * t
+            fp += cp[i] * t
+        if n <= 1 or abs(f - 1.0) < 1e-3:
             break
         sigma -= (f - 1.0) / fp
+    if n > 1 and not abs(f - 1.0) < 1e-3:
+        raise InvalidInputError(f"windowed-sinc smoothing with {n} iterations and pass band {k_pb:g} has no stable "
+                                "filter (the pass-band search does not converge); use more iterations")
     return c
 
 
@@ -134,22 +142,26 @@ def _sort_rows(start, lst, uniq, movable):
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def _unique_rows(start, lst, offsets, out):
+def _unique_rows(start, lst, offsets, out, mult):
+    """Each vertex's distinct neighbours, with how many triangles hold the edge to each."""
     for v in prange(start.shape[0] - 1):
         w = offsets[v]
         k = start[v]
         while k < start[v + 1]:
-            out[w] = lst[k]
-            w += 1
             e = k
             while e < start[v + 1] and lst[e] == lst[k]:
                 e += 1
+            out[w] = lst[k]
+            mult[w] = e - k
+            w += 1
             k = e
 
 
-def _neighbours(faces: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """CSR (offsets, neighbour ids) of the unique mesh edges, and a mask of vertices that may
-    move (not on an open boundary)."""
+def _neighbours(faces: np.ndarray, n: int):
+    """CSR (offsets, distinct neighbour ids, weights) and a mask of the vertices that may move
+    (not on an open boundary). A neighbour's weight is the number of triangles that hold the
+    edge, as VTK's filter counts with non-manifold smoothing on (on a closed manifold every
+    weight is 2, so neighbours weigh equally)."""
     start, lst = _edge_lists(np.ascontiguousarray(faces, dtype=np.int64), n)
     uniq = np.empty(n, np.int64)
     movable = np.ones(n, np.bool_)
@@ -157,38 +169,44 @@ def _neighbours(faces: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.n
     offsets = np.zeros(n + 1, np.int64)
     np.cumsum(uniq, out=offsets[1:])
     out = np.empty(offsets[-1], np.int64)
-    _unique_rows(start, lst, offsets, out)
-    return offsets, out, movable
+    mult = np.empty(offsets[-1], np.float64)
+    _unique_rows(start, lst, offsets, out, mult)
+    return offsets, out, mult, movable
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def _first_step(x0, offsets, nbr, c0, c1, x1, x3):
+def _first_step(x0, offsets, nbr, mult, c0, c1, x1, x3):
     """x1 = x0 - L(x0) / 2 and x3 = c0 x0 + c1 x1, with L(x)[v] = mean over neighbours of x[v] - x[y]."""
     for v in prange(x0.shape[0]):
         lo, hi = offsets[v], offsets[v + 1]
-        cnt = hi - lo
+        cnt = 0.0
+        for e in range(lo, hi):
+            cnt += mult[e]
         for a in range(3):
             d = 0.0
             for e in range(lo, hi):
-                d += (x0[v, a] - x0[nbr[e], a]) / cnt
+                d += mult[e] * (x0[v, a] - x0[nbr[e], a]) / cnt
             x1[v, a] = x0[v, a] - 0.5 * d
             x3[v, a] = c0 * x0[v, a] + c1 * x1[v, a]
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def _next_step(x0, x1, offsets, nbr, cj, x2, x3):
+def _next_step(x0, x1, offsets, nbr, mult, cj, x2, x3):
     """x2 = 2 x1 - x0 - L(x1) (Taubin's recurrence) and x3 += cj x2."""
     for v in prange(x0.shape[0]):
         lo, hi = offsets[v], offsets[v + 1]
-        cnt = hi - lo
+        cnt = 0.0
+        for e in range(lo, hi):
+            cnt += mult[e]
         d0 = 0.0
         d1 = 0.0
         d2 = 0.0
         for e in range(lo, hi):
             y = nbr[e]
-            d0 += (x1[v, 0] - x1[y, 0]) / cnt
-            d1 += (x1[v, 1] - x1[y, 1]) / cnt
-            d2 += (x1[v, 2] - x1[y, 2]) / cnt
+            q = mult[e] / cnt
+            d0 += q * (x1[v, 0] - x1[y, 0])
+            d1 += q * (x1[v, 1] - x1[y, 1])
+            d2 += q * (x1[v, 2] - x1[y, 2])
         x2[v, 0] = x1[v, 0] - x0[v, 0] + x1[v, 0] - d0
         x2[v, 1] = x1[v, 1] - x0[v, 1] + x1[v, 1] - d1
         x2[v, 2] = x1[v, 2] - x0[v, 2] + x1[v, 2] - d2
@@ -209,7 +227,7 @@ def windowed_sinc(vertices: np.ndarray, faces: np.ndarray, *, passband: float, i
     if faces.size == 0 or v.shape[0] == 0 or n_it <= 0:
         return v.copy()
     n = v.shape[0]
-    offsets, nbr, movable = _neighbours(faces, n)
+    offsets, nbr, mult, movable = _neighbours(faces, n)
     movable &= offsets[1:] > offsets[:-1]
     if normalize_coordinates:
         lo, hi = v.min(0), v.max(0)
@@ -222,9 +240,9 @@ def windowed_sinc(vertices: np.ndarray, faces: np.ndarray, *, passband: float, i
     x1 = np.empty_like(x0)
     x2 = np.empty_like(x0)
     x3 = np.empty_like(x0)
-    _first_step(x0, offsets, nbr, c[0], c[1], x1, x3)
+    _first_step(x0, offsets, nbr, mult, c[0], c[1], x1, x3)
     for it in range(2, n_it + 1):
-        _next_step(x0, x1, offsets, nbr, c[it], x2, x3)
+        _next_step(x0, x1, offsets, nbr, mult, c[it], x2, x3)
         x0, x1, x2 = x1, x2, x0
     fixed = ~movable
     out = x3 * length + centre if normalize_coordinates else x3
