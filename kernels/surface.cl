@@ -37,12 +37,17 @@ DEVICE_FN int cube_case(uint s00, uint v00, uint s01, uint v01, uint s10, uint v
                  (((s11 >> b) & 1u) << 6) | (((v11 >> b) & 1u) << 7));
 }
 
+/* With nets = 1 (surface nets) the row's active cube words are also ORed into the grid's table
+ * `active` (a segment box at (k0, j0, w0) of a grid with gnj rows per slice and gw1 words per
+ * cube row; see below) and triangles are not counted. */
 KERNEL void mc_count(GLOBAL const uint *words, int nk, int nj, int nw, GLOBAL const uchar *ntri,
-                     GLOBAL uint *nx, GLOBAL uint *ny, GLOBAL uint *nz, GLOBAL uint *nt)
+                     GLOBAL uint *nx, GLOBAL uint *ny, GLOBAL uint *nz, GLOBAL uint *nt,
+                     int nets, GLOBAL uint *active, int k0, int j0, int w0, int gnj, int gw1)
 {
     i64 r = GLOBAL_ID;
     if (r >= (i64)(nk + 1) * (nj + 1)) return;
     int k = (int)(r / (nj + 1)) - 1, j = (int)(r % (nj + 1)) - 1;
+    i64 grid_row = ((i64)(k0 + k + 1) * (gnj + 1) + (j0 + j + 1)) * gw1 + w0;
     uint cx = 0u, cy = 0u, cz = 0u, ct = 0u;
     uint p00 = 0u, p01 = 0u, p10 = 0u, p11 = 0u;
     for (int q = 0; q <= nw; ++q) {
@@ -53,12 +58,16 @@ KERNEL void mc_count(GLOBAL const uint *words, int nk, int nj, int nw, GLOBAL co
         cx += POPCOUNT(s00 ^ v00);
         cy += POPCOUNT(v00 ^ v01);
         cz += POPCOUNT(v00 ^ v10);
-        uint active = (s00 ^ v00) | (s00 ^ s01) | (s00 ^ v01) | (s00 ^ s10) | (s00 ^ v10) |
-                      (s00 ^ s11) | (s00 ^ v11);
-        while (active != 0u) {
-            int b = lowest_bit(active);
-            active &= active - 1u;
-            ct += ntri[cube_case(s00, v00, s01, v01, s10, v10, s11, v11, b)];
+        uint act = (s00 ^ v00) | (s00 ^ s01) | (s00 ^ v01) | (s00 ^ s10) | (s00 ^ v10) |
+                   (s00 ^ s11) | (s00 ^ v11);
+        if (nets) {
+            if (act != 0u) ATOMIC_OR(&active[grid_row + q], act);
+        } else {
+            while (act != 0u) {
+                int b = lowest_bit(act);
+                act &= act - 1u;
+                ct += ntri[cube_case(s00, v00, s01, v01, s10, v10, s11, v11, b)];
+            }
         }
         p00 = v00; p01 = v01; p10 = v10; p11 = v11;
     }
@@ -158,27 +167,9 @@ KERNEL void mc_emit(GLOBAL const uint *words, int nk, int nj, int nw, int k0, in
  * vertices. One quad (two triangles) per crossed voxel edge of a segment, joining the four
  * cubes around that edge, oriented out of the segment. Cube rows of the grid are indexed
  * like the marching-cubes rows above, with gnj rows per slice and gw1 = (words per grid
- * row) + 1 words per cube row; (k0, j0, w0) place a segment's box in the grid.
+ * row) + 1 words per cube row; (k0, j0, w0) place a segment's box in the grid. The table of
+ * active cubes is filled by mc_count with nets = 1.
  */
-
-KERNEL void sn_mark(GLOBAL const uint *words, int nk, int nj, int nw, int k0, int j0, int w0,
-                    int gnj, int gw1, GLOBAL uint *active)
-{
-    i64 r = GLOBAL_ID;
-    if (r >= (i64)(nk + 1) * (nj + 1)) return;
-    int k = (int)(r / (nj + 1)) - 1, j = (int)(r % (nj + 1)) - 1;
-    i64 grow_ = ((i64)(k0 + k + 1) * (gnj + 1) + (j0 + j + 1)) * gw1 + w0;
-    uint p00 = 0u, p01 = 0u, p10 = 0u, p11 = 0u;
-    for (int q = 0; q <= nw; ++q) {
-        uint v00 = row_word(words, nk, nj, nw, k, j, q), v01 = row_word(words, nk, nj, nw, k, j + 1, q);
-        uint v10 = row_word(words, nk, nj, nw, k + 1, j, q), v11 = row_word(words, nk, nj, nw, k + 1, j + 1, q);
-        uint s00 = (v00 << 1) | (p00 >> 31), s01 = (v01 << 1) | (p01 >> 31);
-        uint s10 = (v10 << 1) | (p10 >> 31), s11 = (v11 << 1) | (p11 >> 31);
-        uint a = (s00 ^ v00) | (s00 ^ s01) | (s00 ^ v01) | (s00 ^ s10) | (s00 ^ v10) | (s00 ^ s11) | (s00 ^ v11);
-        if (a != 0u) ATOMIC_OR(&active[grow_ + q], a);
-        p00 = v00; p01 = v01; p10 = v10; p11 = v11;
-    }
-}
 
 /* Per grid cube row: the number of active cubes before each word, and in the row. */
 KERNEL void sn_row_prefix(GLOBAL const uint *active, i64 nrows, int gw1, GLOBAL uint *wprefix,

@@ -38,21 +38,24 @@ _NEIGHBOURS = np.array([(-1, -1), (-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, 
 
 
 @njit(cache=True, nogil=True)
-def _trace(img, threshold, sy, sx, nbr):
+def _background_neighbour(img, threshold, sy, sx, nbr, first):
+    """The first of the neighbours first, first + 2, ... (odd: 4-neighbours, even: diagonals)
+    that is background (below the threshold, or outside the slice); -1 if none."""
     h, w = img.shape
-    chain = np.empty((8 * h * w + 2, 2), np.int64)
-    found = -1
-    for z in range(1, 8, 2):
+    for z in range(first, 8, 2):
         y, x = sy + nbr[z, 1], sx + nbr[z, 0]
         if y < 0 or x < 0 or y >= h or x >= w or img[y, x] < threshold:
-            found = z
-            break
+            return z
+    return -1
+
+
+@njit(cache=True, nogil=True)
+def _trace(img, threshold, sy, sx, nbr):
+    h, w = img.shape
+    chain = np.empty((1024, 2), np.int64)
+    found = _background_neighbour(img, threshold, sy, sx, nbr, 1)
     if found < 0:
-        for z in range(0, 8, 2):
-            y, x = sy + nbr[z, 1], sx + nbr[z, 0]
-            if y < 0 or x < 0 or y >= h or x >= w or img[y, x] < threshold:
-                found = z
-                break
+        found = _background_neighbour(img, threshold, sy, sx, nbr, 0)
         if found < 0:
             return chain[:0]
         moved = (found + 1) % 8
@@ -64,7 +67,8 @@ def _trace(img, threshold, sy, sx, nbr):
     chain[n, 0], chain[n, 1] = py, px
     n += 1
     first = -1
-    while n < chain.shape[0]:
+    limit = 8 * h * w + 2  # a safety bound: Jacob's rule ends far sooner
+    while n < limit:
         step = -1
         for s in range(8):
             d = (s + zero + 1) % 8
@@ -80,6 +84,8 @@ def _trace(img, threshold, sy, sx, nbr):
             elif step == first:  # Jacob's stop: the start pixel left the same way again
                 break
         py, px = py + nbr[step, 1], px + nbr[step, 0]
+        if n == chain.shape[0]:
+            chain = np.concatenate((chain, np.empty_like(chain)))
         chain[n, 0], chain[n, 1] = py, px
         n += 1
         zero = (step + 4) % 8

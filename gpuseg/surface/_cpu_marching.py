@@ -31,12 +31,16 @@ def _case(s00, v00, s01, v01, s10, v10, s11, v11, b):
 
 
 @njit(**_PJIT)
-def mc_count(words, ntri, nx, ny, nz, nt):
+def mc_count(words, ntri, nx, ny, nz, nt, nets, active, k0, j0, w0, gnj, gw1):
+    """With ``nets`` the active cube words also go into the grid's table ``active`` (surface
+    nets; rows of one segment are disjoint in the grid, so each grid word is written by one
+    iteration) and triangles are not counted."""
     nk, nj, nw = words.shape
     nrows = (nk + 1) * (nj + 1)
     for r in prange(nrows):
         k = r // (nj + 1) - 1
         j = r % (nj + 1) - 1
+        grid_row = ((k0 + k + 1) * (gnj + 1) + (j0 + j + 1)) * gw1 + w0
         cx = 0
         cy = 0
         cz = 0
@@ -57,12 +61,15 @@ def mc_count(words, ntri, nx, ny, nz, nt):
             cx += popc32(np.uint32(s00 ^ v00))
             cy += popc32(np.uint32(v00 ^ v01))
             cz += popc32(np.uint32(v00 ^ v10))
-            active = np.uint32((s00 ^ v00) | (s00 ^ s01) | (s00 ^ v01) | (s00 ^ s10) | (s00 ^ v10)
-                               | (s00 ^ s11) | (s00 ^ v11))
-            while active != 0:
-                b = ctz32(active)
-                active = np.uint32(active & (active - U1))
-                ct += ntri[_case(s00, v00, s01, v01, s10, v10, s11, v11, b)]
+            act = np.uint32((s00 ^ v00) | (s00 ^ s01) | (s00 ^ v01) | (s00 ^ s10) | (s00 ^ v10)
+                            | (s00 ^ s11) | (s00 ^ v11))
+            if nets:
+                active[grid_row + q] |= act
+            else:
+                while act != 0:
+                    b = ctz32(act)
+                    act = np.uint32(act & (act - U1))
+                    ct += ntri[_case(s00, v00, s01, v01, s10, v10, s11, v11, b)]
             p00 = v00
             p01 = v01
             p10 = v10
@@ -182,38 +189,7 @@ def mc_emit(words, k0, j0, i0, ntri, tris, nx, ny, vbase, tbase, verts, faces):
             pz[1] += popc32(Z[1])
 
 
-# --- surface nets (kernels/surface.cl: sn_mark, sn_row_prefix, sn_vertices, sn_quads) ---------
-@njit(**_PJIT)
-def sn_mark(words, k0, j0, w0, gnj, gw1, active):
-    """OR the segment's active cubes into the grid's active bits. Rows of one segment are
-    disjoint in the grid, so the parallel loop writes each grid word from one iteration."""
-    nk, nj, nw = words.shape
-    for r in prange((nk + 1) * (nj + 1)):
-        k = r // (nj + 1) - 1
-        j = r % (nj + 1) - 1
-        grow_ = ((k0 + k + 1) * (gnj + 1) + (j0 + j + 1)) * gw1 + w0
-        p00 = np.uint32(0)
-        p01 = np.uint32(0)
-        p10 = np.uint32(0)
-        p11 = np.uint32(0)
-        for q in range(nw + 1):
-            v00 = _row_word(words, k, j, q)
-            v01 = _row_word(words, k, j + 1, q)
-            v10 = _row_word(words, k + 1, j, q)
-            v11 = _row_word(words, k + 1, j + 1, q)
-            s00 = np.uint32((v00 << U1) | (p00 >> U31))
-            s01 = np.uint32((v01 << U1) | (p01 >> U31))
-            s10 = np.uint32((v10 << U1) | (p10 >> U31))
-            s11 = np.uint32((v11 << U1) | (p11 >> U31))
-            a = np.uint32((s00 ^ v00) | (s00 ^ s01) | (s00 ^ v01) | (s00 ^ s10) | (s00 ^ v10)
-                          | (s00 ^ s11) | (s00 ^ v11))
-            active[grow_ + q] |= a
-            p00 = v00
-            p01 = v01
-            p10 = v10
-            p11 = v11
-
-
+# --- surface nets (kernels/surface.cl: sn_row_prefix, sn_vertices, sn_quads) --------------------
 @njit(**_PJIT)
 def sn_row_prefix(active, nrows, gw1, wprefix, rowcount):
     for r in prange(nrows):

@@ -51,6 +51,32 @@ def _offsets(counts: np.ndarray) -> tuple[np.ndarray, int]:
     return out, total
 
 
+def row_counts(mask: Mask, *, active=None, offset: tuple[int, int, int] = (0, 0, 0), gnj: int = 0,
+               gw1: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``mc_count`` over the mask's rows of cubes: host ``(nx, ny, nz, nt)``, the vertices each
+    row owns along i, j, k and its triangles. With ``active`` (surface nets) the rows' active
+    cubes are ORed into that grid table instead of counting triangles (``nt`` is then 0);
+    ``offset`` places the mask's box in the table's grid of ``gnj`` rows and ``gw1`` words."""
+    b = mask.backend
+    k0, j0, w0, nk, nj, nw = mask.box
+    nrows = (nk + 1) * (nj + 1)
+    ntri, _ = triangle_table()
+    nets = active is not None
+    if b.name == "cpu":
+        from ._cpu_marching import mc_count
+
+        out = [np.empty(nrows, np.uint32) for _ in range(4)]
+        mc_count(mask.words, ntri, *out, nets, active if nets else np.zeros(1, np.uint32), *offset, gnj, gw1)
+        return tuple(out)  # type: ignore[return-value]
+    assert isinstance(b, ClikeBackend)
+    ntri_d, _ = _tables_on(b)
+    dev = [b.empty((nrows,), np.uint32, what="marching cubes row counts") for _ in range(4)]
+    b.launch(b.kernel("surface", "mc_count"), nrows,
+             [mask.words, _i32(nk), _i32(nj), _i32(nw), ntri_d, *dev, _i32(nets), active if nets else b.dummy(),
+              *(_i32(v) for v in offset), _i32(gnj), _i32(gw1)])
+    return tuple(b.to_numpy(a) for a in dev)  # type: ignore[return-value]
+
+
 def mesh_index_space(mask: Mask) -> tuple[np.ndarray, np.ndarray]:
     """``(vertices, faces)`` of the closed surface of ``mask`` in voxel index space.
 
@@ -68,18 +94,7 @@ def mesh_index_space(mask: Mask) -> tuple[np.ndarray, np.ndarray]:
         return empty
     nrows = (nk + 1) * (nj + 1)
     ntri, tris = triangle_table()
-    if b.name == "cpu":
-        from ._cpu_marching import mc_count, mc_emit
-
-        nx, ny, nz, nt = (np.empty(nrows, np.uint32) for _ in range(4))
-        mc_count(mask.words, ntri, nx, ny, nz, nt)
-    else:
-        assert isinstance(b, ClikeBackend)
-        ntri_d, tris_d = _tables_on(b)
-        dev = [b.empty((nrows,), np.uint32, what="marching cubes row counts") for _ in range(4)]
-        b.launch(b.kernel("surface", "mc_count"), nrows,
-                 [mask.words, _i32(nk), _i32(nj), _i32(nw), ntri_d, *dev])
-        nx, ny, nz, nt = (b.to_numpy(a) for a in dev)
+    nx, ny, nz, nt = row_counts(mask)
     vbase, n_verts = _offsets(nx.astype(np.int64) + ny + nz)
     tbase, n_faces = _offsets(nt.astype(np.int64))
     if n_faces == 0:
@@ -88,11 +103,15 @@ def mesh_index_space(mask: Mask) -> tuple[np.ndarray, np.ndarray]:
     index_t = np.int64 if wide else np.int32
     i0 = 32 * w0
     if b.name == "cpu":
+        from ._cpu_marching import mc_emit
+
         b.check_allocation(n_verts * 12 + n_faces * 3 * np.dtype(index_t).itemsize, "surface mesh")
         verts = np.empty((n_verts, 3), np.float32)
         faces = np.empty((n_faces, 3), index_t)
         mc_emit(mask.words, k0, j0, i0, ntri, tris.reshape(256, 36), nx, ny, vbase, tbase, verts, faces)
         return verts, faces
+    assert isinstance(b, ClikeBackend)
+    ntri_d, tris_d = _tables_on(b)
     verts_d = b.empty((n_verts, 3), np.float32, what="surface vertices")
     faces_d = b.empty((n_faces, 3), index_t, what="surface triangles")
     nx_d, ny_d = b.asarray(nx), b.asarray(ny)

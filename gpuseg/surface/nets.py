@@ -2,11 +2,12 @@
 
 Every cube of the padded grid (2 x 2 x 2 voxels) that some segment crosses gets one vertex,
 at its centre; every crossed voxel edge of a segment gets one quad (two triangles) joining
-the four cubes around that edge, oriented out of the segment (``kernels/surface.cl``,
-``sn_*``; numba twins in ``_cpu_marching.py``). Segments are visited one by one over their
-own boxes, but all of them number their vertices in one table over the union of their boxes,
-so two segments that touch share the vertices of their common boundary, exactly: with joint
-smoothing the shared boundary moves as one and stays gap-free.
+the four cubes around that edge, oriented out of the segment (``kernels/surface.cl``:
+``mc_count`` in its surface-nets mode, then ``sn_*``; numba twins in ``_cpu_marching.py``).
+Segments are visited one by one over their own boxes, but all of them number their vertices
+in one table over the union of their boxes, so two segments that touch share the vertices of
+their common boundary, exactly: with joint smoothing the shared boundary moves as one and
+stays gap-free.
 
 This is the dual of marching cubes: the same counts (one quad per marching-cubes vertex) and
 the same structure as VTK's ``vtkSurfaceNets3D`` with smoothing off. Like VTK's, a segment's
@@ -24,8 +25,7 @@ import numpy as np
 from ..backends.clike import ClikeBackend
 from ..errors import GeometryMismatchError, InvalidInputError
 from ..mask import Mask
-from ._tables import triangle_table
-from .marching import _INT32_MAX, _offsets, _tables_on
+from .marching import _INT32_MAX, _offsets, row_counts
 
 _i32 = np.int32
 _i64 = np.int64
@@ -77,15 +77,12 @@ def surface_nets_index_space(masks: Sequence[Mask]) -> tuple[np.ndarray, list[np
     else:
         assert isinstance(b, ClikeBackend)
         active = b.zeros((nrows * gw1,), np.uint32, what="surface nets cube table")
-    live = [m for m in masks if m.box[3] * m.box[4] * m.box[5] > 0]
-    for m in live:
-        k0, j0, w0, nk, nj, nw = m.box
-        rel = (k0 - K0, j0 - J0, w0 - W0)
-        if cpu:
-            ck.sn_mark(m.words, *rel, GJ, gw1, active)
-        else:
-            b.launch(b.kernel("surface", "sn_mark"), (nk + 1) * (nj + 1),
-                     [m.words, _i32(nk), _i32(nj), _i32(nw), *(_i32(x) for x in rel), _i32(GJ), _i32(gw1), active])
+    # one pass per segment: its rows' vertex counts (kept for its quads), and its active cubes
+    counts = {}
+    for n, m in enumerate(masks):
+        if m.box[3] * m.box[4] * m.box[5]:
+            rel = (m.box[0] - K0, m.box[1] - J0, m.box[2] - W0)
+            counts[n] = row_counts(m, active=active, offset=rel, gnj=GJ, gw1=gw1)[:3]
     if cpu:
         wprefix = np.empty(nrows * gw1, np.uint32)
         rowcount = np.empty(nrows, np.uint32)
@@ -109,22 +106,14 @@ def surface_nets_index_space(masks: Sequence[Mask]) -> tuple[np.ndarray, list[np
         verts = b.to_numpy(verts_d)
     verts += np.array([32 * W0, J0, K0], np.float32)
     out = []
-    ntri, _ = triangle_table()
-    for m in masks:
-        if m.box[3] * m.box[4] * m.box[5] == 0:
+    for n, m in enumerate(masks):
+        if n not in counts:
             out.append(np.zeros((0, 3), index_t))
             continue
         k0, j0, w0, nk, nj, nw = m.box
         rel = (k0 - K0, j0 - J0, w0 - W0)
         mrows = (nk + 1) * (nj + 1)
-        if cpu:
-            nx, ny, nz, nt = (np.empty(mrows, np.uint32) for _ in range(4))
-            ck.mc_count(m.words, ntri, nx, ny, nz, nt)
-        else:
-            ntri_d, _ = _tables_on(b)
-            dev = [b.empty((mrows,), np.uint32, what="surface nets row counts") for _ in range(4)]
-            b.launch(b.kernel("surface", "mc_count"), mrows, [m.words, _i32(nk), _i32(nj), _i32(nw), ntri_d, *dev])
-            nx, ny, nz, nt = (b.to_numpy(a) for a in dev)
+        nx, ny, nz = counts[n]
         qbase, n_quads = _offsets(nx.astype(np.int64) + ny + nz)
         if cpu:
             faces = np.empty((2 * n_quads, 3), index_t)

@@ -142,17 +142,19 @@ def _sort_rows(start, lst, uniq, movable):
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def _unique_rows(start, lst, offsets, out, mult):
-    """Each vertex's distinct neighbours, with how many triangles hold the edge to each."""
+def _unique_rows(start, lst, offsets, out, wts):
+    """Each vertex's distinct neighbours, weighted by how many triangles hold the edge to each,
+    normalized so that each vertex's weights sum to 1."""
     for v in prange(start.shape[0] - 1):
         w = offsets[v]
         k = start[v]
+        total = start[v + 1] - start[v]
         while k < start[v + 1]:
             e = k
             while e < start[v + 1] and lst[e] == lst[k]:
                 e += 1
             out[w] = lst[k]
-            mult[w] = e - k
+            wts[w] = (e - k) / total
             w += 1
             k = e
 
@@ -160,8 +162,8 @@ def _unique_rows(start, lst, offsets, out, mult):
 def _neighbours(faces: np.ndarray, n: int):
     """CSR (offsets, distinct neighbour ids, weights) and a mask of the vertices that may move
     (not on an open boundary). A neighbour's weight is the number of triangles that hold the
-    edge, as VTK's filter counts with non-manifold smoothing on (on a closed manifold every
-    weight is 2, so neighbours weigh equally)."""
+    edge (as VTK's filter counts with non-manifold smoothing on; on a closed manifold every
+    neighbour weighs the same), normalized so that each vertex's weights sum to 1."""
     start, lst = _edge_lists(np.ascontiguousarray(faces, dtype=np.int64), n)
     uniq = np.empty(n, np.int64)
     movable = np.ones(n, np.bool_)
@@ -169,41 +171,35 @@ def _neighbours(faces: np.ndarray, n: int):
     offsets = np.zeros(n + 1, np.int64)
     np.cumsum(uniq, out=offsets[1:])
     out = np.empty(offsets[-1], np.int64)
-    mult = np.empty(offsets[-1], np.float64)
-    _unique_rows(start, lst, offsets, out, mult)
-    return offsets, out, mult, movable
+    weights = np.empty(offsets[-1], np.float64)
+    _unique_rows(start, lst, offsets, out, weights)
+    return offsets, out, weights, movable
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def _first_step(x0, offsets, nbr, mult, c0, c1, x1, x3):
+def _first_step(x0, offsets, nbr, wts, c0, c1, x1, x3):
     """x1 = x0 - L(x0) / 2 and x3 = c0 x0 + c1 x1, with L(x)[v] = mean over neighbours of x[v] - x[y]."""
     for v in prange(x0.shape[0]):
         lo, hi = offsets[v], offsets[v + 1]
-        cnt = 0.0
-        for e in range(lo, hi):
-            cnt += mult[e]
         for a in range(3):
             d = 0.0
             for e in range(lo, hi):
-                d += mult[e] * (x0[v, a] - x0[nbr[e], a]) / cnt
+                d += wts[e] * (x0[v, a] - x0[nbr[e], a])
             x1[v, a] = x0[v, a] - 0.5 * d
             x3[v, a] = c0 * x0[v, a] + c1 * x1[v, a]
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def _next_step(x0, x1, offsets, nbr, mult, cj, x2, x3):
+def _next_step(x0, x1, offsets, nbr, wts, cj, x2, x3):
     """x2 = 2 x1 - x0 - L(x1) (Taubin's recurrence) and x3 += cj x2."""
     for v in prange(x0.shape[0]):
         lo, hi = offsets[v], offsets[v + 1]
-        cnt = 0.0
-        for e in range(lo, hi):
-            cnt += mult[e]
         d0 = 0.0
         d1 = 0.0
         d2 = 0.0
         for e in range(lo, hi):
             y = nbr[e]
-            q = mult[e] / cnt
+            q = wts[e]
             d0 += q * (x1[v, 0] - x1[y, 0])
             d1 += q * (x1[v, 1] - x1[y, 1])
             d2 += q * (x1[v, 2] - x1[y, 2])
@@ -227,7 +223,7 @@ def windowed_sinc(vertices: np.ndarray, faces: np.ndarray, *, passband: float, i
     if faces.size == 0 or v.shape[0] == 0 or n_it <= 0:
         return v.copy()
     n = v.shape[0]
-    offsets, nbr, mult, movable = _neighbours(faces, n)
+    offsets, nbr, wts, movable = _neighbours(faces, n)
     movable &= offsets[1:] > offsets[:-1]
     if normalize_coordinates:
         lo, hi = v.min(0), v.max(0)
@@ -240,9 +236,9 @@ def windowed_sinc(vertices: np.ndarray, faces: np.ndarray, *, passband: float, i
     x1 = np.empty_like(x0)
     x2 = np.empty_like(x0)
     x3 = np.empty_like(x0)
-    _first_step(x0, offsets, nbr, mult, c[0], c[1], x1, x3)
+    _first_step(x0, offsets, nbr, wts, c[0], c[1], x1, x3)
     for it in range(2, n_it + 1):
-        _next_step(x0, x1, offsets, nbr, mult, c[it], x2, x3)
+        _next_step(x0, x1, offsets, nbr, wts, c[it], x2, x3)
         x0, x1, x2 = x1, x2, x0
     fixed = ~movable
     out = x3 * length + centre if normalize_coordinates else x3
