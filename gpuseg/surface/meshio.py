@@ -75,7 +75,6 @@ __all__ = [
     "read_meshes",
     "check_closed",
     "repair_mesh",
-    "compute_vertex_normals",
     "safe_name",
 ]
 
@@ -155,34 +154,6 @@ def _check_color(color, what: str) -> tuple[float, float, float]:
     return (float(c[0]), float(c[1]), float(c[2]))
 
 
-def compute_vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """Area-weighted unit vertex normals (float32); unused vertices get ``(0, 0, 1)``.
-
-    Parameters
-    ----------
-    vertices : (n, 3) array
-    faces : (m, 3) int array, counter-clockwise seen from outside.
-
-    Returns
-    -------
-    (n, 3) float32 array
-    """
-    v = np.asarray(vertices, dtype=np.float64)
-    f = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
-    acc = np.zeros((len(v), 3))
-    if len(f):
-        tri = v[f]
-        fn = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])  # |fn| = 2 * area
-        for c in range(3):
-            np.add.at(acc, f[:, c], fn)
-    norm = np.linalg.norm(acc, axis=1)
-    out = np.zeros_like(acc)
-    ok = norm > 0
-    out[ok] = acc[ok] / norm[ok, None]
-    out[~ok] = (0.0, 0.0, 1.0)
-    return out.astype(np.float32)
-
-
 def _face_normals(tri: np.ndarray) -> np.ndarray:
     fn = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
     norm = np.linalg.norm(fn, axis=1)
@@ -222,7 +193,9 @@ def _normalize(meshes: Sequence[MeshLike]) -> list[_Seg]:
         color = _check_color(m.color, what)
         nrm = getattr(m, "normals", None)
         if nrm is None:
-            n = compute_vertex_normals(v, f)
+            from .postprocess import vertex_normals
+
+            n = vertex_normals(v, f)
         else:
             n = np.asarray(nrm, dtype=np.float32)
             if n.shape != v.shape:
