@@ -393,6 +393,14 @@ class Editor:
         return box, _pack(full)
 
     # --- masking ----------------------------------------------------------------------------
+    def _grid_words(self, box) -> np.ndarray:
+        """Host words over ``box`` with every voxel of the grid set (the padding bits past the
+        grid's last column stay clear)."""
+        full = _pack(np.ones(extent_of_box(box, self.segmentation.geometry.shape[2]).shape, bool))
+        words = np.zeros(box[3:], np.uint32)
+        words[:, :, :full.shape[2]] = full
+        return words
+
     def _editable(self, segment_id: str | Sequence[str], box, masking: Masking, erase: bool) -> np.ndarray:
         """Host words (over box) of the voxels the edit may change. ``segment_id`` is the edited
         segment (or several, for grow from seeds): its own voxels are always editable, and the
@@ -400,9 +408,7 @@ class Editor:
         seg = self.segmentation
         b = seg.backend
         ni = seg.geometry.shape[2]
-        full = _pack(np.ones(extent_of_box(box, ni).shape, bool))
-        pad = np.zeros(box[3:], np.uint32)
-        pad[:, :, :full.shape[2]] = full
+        pad = self._grid_words(box)
         allowed = pad
         area = masking.editable_area
         edited = [segment_id] if isinstance(segment_id, str) else list(segment_id)
@@ -716,13 +722,7 @@ class Editor:
         box = box_for_extent(ext)
         b = seg.backend
         new = b.to_numpy(mask.to(b).block(box)) if mask.nbytes else np.zeros(box[3:], np.uint32)
-        if bypass_masking:
-            ni = seg.geometry.shape[2]
-            full = _pack(np.ones(extent_of_box(box, ni).shape, bool))
-            editable = np.zeros(box[3:], np.uint32)
-            editable[:, :, :full.shape[2]] = full
-        else:
-            editable = self._editable(sid, box, m, False)
+        editable = self._grid_words(box) if bypass_masking else self._editable(sid, box, m, False)
         target = seg[sid]
         plan: list[tuple[object, str, np.ndarray]] = [(target, "andnot", editable & ~new), (target, "or", editable & new)]
         if not bypass_masking and m.overwrite != "allow_overlap":
@@ -808,7 +808,8 @@ class Editor:
         ``segments``); every voxel of the region (Slicer's: the seeds' extent plus max(3 voxels,
         10%); or ``region``) that masking lets change takes the label of the nearest seed
         (:mod:`gpuseg.ops.grow`). Nothing changes until :meth:`commit_grow`. Calling it again
-        after more strokes on the same seeds only propagates the new seed voxels."""
+        after more strokes on the same seeds only propagates the new seed voxels, as long as the
+        region and the editable voxels stay the same (else it starts afresh)."""
         from .ops.grow import GrowCut
 
         if self.image is None:
@@ -821,27 +822,26 @@ class Editor:
             raise InvalidInputError("grow from seeds needs seed segments: no segment is visible")
         seeds = [seg[x].mask for x in ids]
         masked = m.editable_area != "everywhere" or m.intensity_range is not None
-        key = (tuple(ids), float(seed_locality), region, m.editable_area, m.mask_segment, m.intensity_range)
+        from .ops.grow import grow_region
+
+        reg = region if region is not None else grow_region(seeds, seg.geometry.shape)
+        box = box_for_extent(reg) if not reg.is_empty else None
+        editable = self._editable(ids, box, m, False) if masked and box is not None else None
+        key = (tuple(ids), float(seed_locality), reg)
         state = getattr(self, "_grow_state", None)
-        if state is not None and state[0] == key:
-            gc = state[1]
+        if (state is not None and state[0] == key and
+                (editable is None if state[2] is None else editable is not None and np.array_equal(state[2], editable))):
+            gc = state[1]  # same seeds, region and editable voxels: only the new seed voxels propagate
             results = gc.update(seeds)
         else:
-            from .ops.grow import grow_region
-
-            reg = region if region is not None else grow_region(seeds, seg.geometry.shape)
-            mask = None
-            if masked and not reg.is_empty:
-                box = box_for_extent(reg)
-                words = self._editable(ids, box, m, False)
-                mask = Mask(seg.geometry, seg.backend, seg.backend.asarray(words), box)
-            gc = GrowCut(self.image, seeds, seed_locality=seed_locality, mask=mask, region=region)
+            mask = Mask(seg.geometry, seg.backend, seg.backend.asarray(editable), box) if editable is not None else None
+            gc = GrowCut(self.image, seeds, seed_locality=seed_locality, mask=mask,
+                         region=reg if box is not None else None)
             results = gc.result()
-            self._grow_state = (key, gc)
+            self._grow_state = (key, gc, editable)
         box = box_for_extent(gc.region)
         b = seg.backend
         grown = [b.to_numpy(r.block(box)) if r.nbytes else np.zeros(box[3:], np.uint32) for r in results]
-        editable = self._editable(ids, box, m, False) if masked else None
         return GrowPreview(ids, gc.region, box, grown, editable, self)
 
     def commit_grow(self, p: "GrowPreview") -> int:

@@ -119,3 +119,22 @@ def test_edit_script_step(tmp_path):
     ed.grow_from_seeds(segments=["dark", "bright"])
     for name in ("dark", "bright"):
         np.testing.assert_array_equal(got[name].mask.to_numpy(), seg[name].mask.to_numpy())
+
+
+def test_strokes_inside_the_region_update_incrementally():
+    g, img, seg, a, b, keep = _scene("cpu")
+    ed = Editor(seg, img)
+    ed.masking = Masking(intensity_range=(-20, 150))
+    first = ed.grow_from_seeds_preview()
+    gc = ed._grow_state[1]
+    ed.paint("bright", [[33, 11, 5]], 2.0, space="ijk")  # inside the bright seed's extent
+    again = ed.grow_from_seeds_preview()
+    assert ed._grow_state[1] is gc and again.region == first.region  # the same computation, updated
+    fresh = Editor(seg, img)
+    fresh.masking = ed.masking
+    want = fresh.grow_from_seeds_preview()
+    for x, y in zip(again.grown, want.grown):
+        np.testing.assert_array_equal(x, y)
+    ed.paint("dark", [[2, 2, 1]], 2.0, space="ijk")  # outside: the region grows, a fresh start
+    grown_region = ed.grow_from_seeds_preview()
+    assert ed._grow_state[1] is not gc and grown_region.region != first.region

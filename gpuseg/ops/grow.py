@@ -82,6 +82,7 @@ class GrowCut:
         lam = float(seed_locality)
         if not math.isfinite(lam) or lam < 0:
             raise InvalidInputError(f"seed locality must be a non-negative number, got {seed_locality!r}")
+        self._user_region = region is not None  # a user ROI stays; Slicer's region follows the seeds
         if region is None:
             region = grow_region(seeds, image.shape)
         else:
@@ -197,15 +198,16 @@ class GrowCut:
     def update(self, seeds: Sequence[Mask]) -> list[Mask]:
         """Add seed voxels (the full, grown seed masks, in the same order) and update.
 
-        Only the new seed voxels propagate. If a seed voxel changed label or the seeds leave
-        the region, the computation starts again from scratch.
+        Only the new seed voxels propagate. If a seed voxel changed label, or the seeds leave
+        Slicer's region (when no region was given), the computation starts again from scratch.
+        With a given region, seeds outside it are ignored as they were at the start.
         """
         seeds = list(seeds)
         if len(seeds) != self.nlabels:
             raise InvalidInputError(f"update needs the same {self.nlabels} seed segments, got {len(seeds)}")
         old = self._seed_labels.copy()
         region = grow_region(seeds, self.image.shape)
-        if not self.region.contains(region):
+        if not self._user_region and not self.region.contains(region):
             self.__init__(self.image, seeds, seed_locality=self.seed_locality, mask=self.mask)  # type: ignore[misc]
             return self.result()
         changed = self._paint_seeds(seeds)
