@@ -272,3 +272,22 @@ def test_int64_indices_when_vertices_exceed_int32(backend, rng, monkeypatch):
     np.testing.assert_array_equal(f64, f32)
     np.testing.assert_array_equal(sv64, sv32)
     np.testing.assert_array_equal(sf64, sf32)
+
+
+def test_mesh_to_mask_voxelizes_only_the_mesh_box_with_the_same_result():
+    """mesh_to_mask works on the mesh's bounding box; the voxels equal a whole-grid voxelization,
+    also for a mesh that leaves the grid and on an oblique grid."""
+    trimesh = pytest.importorskip("trimesh")
+    from gpuseg.surface.voxelize import voxelize
+
+    c, s = np.cos(0.3), np.sin(0.3)
+    m = np.array([[0.8 * c, -1.1 * s, 0, 4.0], [0.8 * s, 1.1 * c, 0, -3.0], [0, 0, 2.0, 1.0], [0, 0, 0, 1.0]])
+    g = ImageGeometry.from_matrix((20, 40, 50), m)
+    sphere = trimesh.creation.icosphere(subdivisions=3, radius=12.0)
+    for centre in ((10.0, 15.0, 20.0), (-2.0, 5.0, 3.0)):  # inside, and across the grid's corner
+        v = sphere.vertices + centre
+        got = gpuseg.mesh_to_mask(v, sphere.faces, g, backend="cpu").to_numpy()
+        want = voxelize(v, sphere.faces, g)
+        assert want.any()
+        np.testing.assert_array_equal(got, want)
+    assert gpuseg.mesh_to_mask(sphere.vertices + 1e4, sphere.faces, g, backend="cpu").count() == 0

@@ -228,8 +228,20 @@ def mesh_to_mask(vertices: np.ndarray, faces: np.ndarray, geometry: ImageGeometr
     faces = np.asarray(faces, dtype=np.int64)
     if check and faces.size:
         check_closed(vertices, faces, what)
-    dense = voxelize(vertices, faces, geometry)
-    return Mask.from_numpy(dense, geometry, backend=backend).cropped()
+    if faces.size == 0:
+        return Mask.empty(geometry, backend=backend)
+    from ..geometry import Extent
+    from .representations import _sub_geometry
+
+    # only the mesh's bounding box is voxelized (never a dense array of the whole grid)
+    ijk = geometry.world_to_ijk_points(vertices[np.unique(faces)])
+    lo = np.floor(ijk.min(0)).astype(int) - 1
+    hi = np.ceil(ijk.max(0)).astype(int) + 2
+    ext = Extent(lo[2], hi[2], lo[1], hi[1], lo[0], hi[0]).clip(geometry.shape)
+    if ext.is_empty:
+        return Mask.empty(geometry, backend=backend)
+    dense = voxelize(vertices, faces, _sub_geometry(geometry, ext, 1))
+    return Mask.from_numpy(dense, geometry, offset=(ext.k0, ext.j0, ext.i0), backend=backend).cropped()
 
 
 def _param(seg, name: str, default: float) -> float:
