@@ -1,6 +1,12 @@
 #!/usr/bin/env bash
-# Install everything gpuseg's tests need on a fresh Debian machine: PoCL (OpenCL on the CPU)
-# from Debian, then the package with its test and benchmark extras from PyPI.
+# Install everything gpuseg's tests need on a fresh Debian/Ubuntu machine: PoCL (OpenCL on the
+# CPU) and Python's venv from Debian, then the package with its test and benchmark extras from
+# PyPI into a virtual environment (.venv, reused if present). A stock Debian 12 / Ubuntu 23.04+
+# Python refuses `pip install` into the system ("externally-managed-environment"), so nothing is
+# ever installed outside .venv.
+#
+#   PYTHON=/usr/bin/python3 bash ci/install.sh     # choose the interpreter the venv is made from
+#   VENV=/path/to/env bash ci/install.sh           # choose where the venv lives
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,17 +14,25 @@ SUDO=""
 if [ "$(id -u)" != "0" ] && command -v sudo >/dev/null 2>&1; then SUDO="sudo"; fi
 
 if command -v apt-get >/dev/null 2>&1; then
-  echo "== installing PoCL (OpenCL CPU driver) from Debian"
+  echo "== installing PoCL (OpenCL CPU driver) and python3-venv from Debian"
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -q
-  $SUDO apt-get install -y -q --no-install-recommends pocl-opencl-icd ocl-icd-libopencl1 clinfo
+  $SUDO apt-get install -y -q --no-install-recommends \
+    pocl-opencl-icd ocl-icd-libopencl1 clinfo python3 python3-venv python3-dev
 else
   echo "== apt-get not found: install an OpenCL driver yourself (e.g. PoCL) to use the opencl backend"
 fi
 
 PY=${PYTHON:-python3}
-echo "== installing gpuseg and its extras with $($PY --version)"
-$PY -m pip install --upgrade --quiet pip
+VENV=${VENV:-.venv}
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "== creating the virtual environment $VENV with $($PY --version) ($(command -v "$PY"))"
+  "$PY" -m venv "$VENV"
+else
+  echo "== reusing the virtual environment $VENV ($("$VENV/bin/python" --version))"
+fi
+VPY="$VENV/bin/python"
+"$VPY" -m pip install --upgrade --quiet pip
 # Do not use pyopencl[pocl]: its bundled PoCL cannot build kernels on these CPUs.
-$PY -m pip install --quiet -e ".[all]"
-echo "== done"
+"$VPY" -m pip install --quiet -e ".[all]"
+echo "== done. Activate the environment with:  source $VENV/bin/activate"
