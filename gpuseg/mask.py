@@ -1,4 +1,4 @@
-"""Device-resident bit-packed binary masks (DESIGN.md invariant 2).
+"""Device-resident bit-packed binary masks (docs/architecture.md, invariant 2).
 
 A :class:`Mask` belongs to a reference grid (an :class:`ImageGeometry`) but stores bits only
 over its own *box*: a block of ``(nk, nj, nw)`` 32-bit words whose first word sits at

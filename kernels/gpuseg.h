@@ -5,7 +5,7 @@
  * (PoCL in CI); the CUDA backend compiles the same text as CUDA C (CuPy/NVRTC, and nvcc in
  * the tests). Floating-point contraction is off in both (identical results, DESIGN.md #4).
  *
- * Mask layout (DESIGN.md #2): a mask box is (k0, j0, w0, nk, nj, nw) in units of
+ * Mask layout (docs/architecture.md, invariant 2): a mask box is (k0, j0, w0, nk, nj, nw) in units of
  * (slices, rows, 32-bit words); its words are a C-contiguous (nk, nj, nw) array; bit b of
  * word w is voxel i = 32*w + b, least significant bit first; bits past ni are zero.
  */

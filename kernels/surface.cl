@@ -11,7 +11,7 @@
  * Each voxel row owns the vertices on the edges from its voxels towards +i (at cube
  * position p: between voxels p - 1 and p), +j and +k whose two voxels differ. Vertex order:
  * rows in order; in a row all +i vertices, then +j, then +k, each in increasing i. So every
- * vertex has one owner and one index, whatever the thread order (DESIGN.md #4).
+ * vertex has one owner and one index, whatever the thread order (docs/architecture.md, invariant 4).
  *
  * mc_count: per row, the number of vertices of each kind and of triangles.
  * mc_emit: per row, its vertices (voxel index coordinates i, j, k, in float) and the

@@ -5,7 +5,7 @@ A backend owns device arrays and runs the primitive operations on them. Ops and 
 these methods, and nothing above this layer changes.
 
 Boxes are ``(k0, j0, w0, nk, nj, nw)`` tuples of ints: the position and shape, in slices,
-rows and 32-bit words, of a mask's words inside its reference grid (DESIGN.md #2).
+rows and 32-bit words, of a mask's words inside its reference grid (docs/architecture.md, invariant 2).
 """
 
 from __future__ import annotations
