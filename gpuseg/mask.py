@@ -19,9 +19,10 @@ from .backends.base import Box
 from .errors import GeometryMismatchError, InvalidInputError, OutOfBoundsError
 from .geometry import Extent, ImageGeometry
 
-__all__ = ["Mask", "words_per_row"]
+__all__ = ["Mask", "words_per_row", "box_for_extent", "extent_of_box", "union_box", "intersect_box",
+           "checked_extent", "pack_bits", "unpack_bits"]
 
-_EMPTY_BOX: Box = (0, 0, 0, 0, 0, 0)
+EMPTY_BOX: Box = (0, 0, 0, 0, 0, 0)
 
 
 def words_per_row(ni: int) -> int:
@@ -31,7 +32,7 @@ def words_per_row(ni: int) -> int:
 def box_for_extent(extent: Extent) -> Box:
     """The smallest word-aligned box that holds ``extent``."""
     if extent.is_empty:
-        return _EMPTY_BOX
+        return EMPTY_BOX
     w0 = extent.i0 // 32
     w1 = (extent.i1 + 31) // 32
     return (extent.k0, extent.j0, w0, extent.k1 - extent.k0, extent.j1 - extent.j0, w1 - w0)
@@ -44,7 +45,8 @@ def extent_of_box(box: Box, ni: int) -> Extent:
     return Extent(k0, k0 + nk, j0, j0 + nj, 32 * w0, min(32 * (w0 + nw), ni))
 
 
-def _union_box(a: Box, b: Box) -> Box:
+def union_box(a: Box, b: Box) -> Box:
+    """The smallest box that holds both ``a`` and ``b`` (an empty box holds nothing)."""
     if a[3] * a[4] * a[5] == 0:
         return b
     if b[3] * b[4] * b[5] == 0:
@@ -54,11 +56,12 @@ def _union_box(a: Box, b: Box) -> Box:
     return (lo[0], lo[1], lo[2], hi[0] - lo[0], hi[1] - lo[1], hi[2] - lo[2])
 
 
-def _intersect_box(a: Box, b: Box) -> Box:
+def intersect_box(a: Box, b: Box) -> Box:
+    """The words ``a`` and ``b`` share (the empty box if none)."""
     lo = [max(a[i], b[i]) for i in range(3)]
     hi = [min(a[i] + a[i + 3], b[i] + b[i + 3]) for i in range(3)]
     if any(h <= l for l, h in zip(lo, hi)):
-        return _EMPTY_BOX
+        return EMPTY_BOX
     return (lo[0], lo[1], lo[2], hi[0] - lo[0], hi[1] - lo[1], hi[2] - lo[2])
 
 
@@ -78,14 +81,14 @@ class Mask:
     def empty(cls, geometry: ImageGeometry, *, backend: str | Backend | None = None) -> "Mask":
         """A mask with no voxels and no storage."""
         b = get_backend(backend)
-        return cls(geometry, b, b.empty((0, 0, 0), np.uint32), _EMPTY_BOX)
+        return cls(geometry, b, b.empty((0, 0, 0), np.uint32), EMPTY_BOX)
 
     @classmethod
     def zeros(cls, geometry: ImageGeometry, extent: Extent | None = None, *,
               backend: str | Backend | None = None) -> "Mask":
         """An all-zero mask whose box holds ``extent`` (default: the whole grid)."""
         b = get_backend(backend)
-        ext = _checked_extent(geometry, extent)
+        ext = checked_extent(geometry, extent)
         box = box_for_extent(ext)
         return cls(geometry, b, b.zeros(box[3:], np.uint32, what=_what(geometry, box)), box)
 
@@ -94,7 +97,7 @@ class Mask:
              backend: str | Backend | None = None) -> "Mask":
         """A mask with every voxel of ``extent`` (default: the whole grid) set."""
         m = cls.zeros(geometry, extent, backend=backend)
-        ext = _checked_extent(geometry, extent)
+        ext = checked_extent(geometry, extent)
         m._backend.logic("fill", m._words, m._box, None, None, None, None, ext.i0, ext.i1)
         return m
 
@@ -197,7 +200,7 @@ class Mask:
 
     def to_numpy(self, extent: Extent | None = None) -> np.ndarray:
         """A bool array of the whole grid (or of ``extent``)."""
-        ext = _checked_extent(self._geometry, extent)
+        ext = checked_extent(self._geometry, extent)
         out = np.zeros(ext.shape, dtype=bool)
         inner = ext.intersect(self.box_extent)
         if inner.is_empty:
@@ -240,7 +243,7 @@ class Mask:
     def grow_(self, extent: Extent) -> "Mask":
         """Enlarge the box in place so that it holds ``extent`` (clipped to the grid)."""
         ext = extent.clip(self._geometry.shape)
-        box = _union_box(self._box, box_for_extent(ext))  # type: ignore[arg-type]
+        box = union_box(self._box, box_for_extent(ext))  # type: ignore[arg-type]
         if box != self._box:
             self._rebox(box)
         return self
@@ -311,30 +314,39 @@ class Mask:
 
     def equals(self, other: "Mask") -> bool:
         """Same grid and the same set voxels (boxes may differ)."""
-        self.check_compatible(other)
-        from .ops.logic import xor
+        return (self ^ other).count() == 0
 
-        return xor(self, other).count() == 0
+    # The operators run the backend's logic primitive here rather than through
+    # gpuseg.ops.logic, which builds on this module: no import circle.
+    def _combine(self, op: str, other: "Mask", box: Box) -> "Mask":
+        self.check_compatible(other)
+        b = self._backend
+        out = Mask(self._geometry, b, b.empty(box[3:], np.uint32, what=f"{op} result"), box)
+        b.logic(op, out._words, box, self._words, self._box, other._words, other._box, 0, self.shape[2])
+        return out
 
     def __or__(self, other: "Mask") -> "Mask":
-        from .ops.logic import union
-        return union(self, other)
+        self.check_compatible(other)
+        return self._combine("or", other, union_box(self._box, other._box))
 
     def __and__(self, other: "Mask") -> "Mask":
-        from .ops.logic import intersect
-        return intersect(self, other)
+        self.check_compatible(other)
+        return self._combine("and", other, intersect_box(self._box, other._box))
 
     def __sub__(self, other: "Mask") -> "Mask":
-        from .ops.logic import subtract
-        return subtract(self, other)
+        return self._combine("andnot", other, self._box)
 
     def __xor__(self, other: "Mask") -> "Mask":
-        from .ops.logic import xor
-        return xor(self, other)
+        self.check_compatible(other)
+        return self._combine("xor", other, union_box(self._box, other._box))
 
     def __invert__(self) -> "Mask":
-        from .ops.logic import invert
-        return invert(self)
+        ext = self._geometry.extent
+        box = box_for_extent(ext)
+        b = self._backend
+        out = Mask(self._geometry, b, b.empty(box[3:], np.uint32, what="invert result"), box)
+        b.logic("invert", out._words, box, self._words, self._box, None, None, ext.i0, ext.i1)
+        return out
 
     def __repr__(self) -> str:
         return (f"<Mask on grid {self.shape} (k,j,i), box {self.box_extent}, {self.nbytes} bytes, "
@@ -345,7 +357,16 @@ def _what(geometry: ImageGeometry, box: Box) -> str:
     return f"mask words of shape {box[3:]} on grid {geometry.shape}"
 
 
-def _checked_extent(geometry: ImageGeometry, extent: Extent | None) -> Extent:
+def checked_extent(geometry: ImageGeometry, extent: Extent | None) -> Extent:
+    """``extent`` checked against the grid (None: the whole grid).
+
+    Raises
+    ------
+    InvalidInputError
+        If ``extent`` is not an :class:`Extent`.
+    OutOfBoundsError
+        If it leaves the grid.
+    """
     if extent is None:
         return geometry.extent
     if not isinstance(extent, Extent):
@@ -353,3 +374,31 @@ def _checked_extent(geometry: ImageGeometry, extent: Extent | None) -> Extent:
     if not extent.is_empty and not geometry.extent.contains(extent):
         raise OutOfBoundsError(f"{extent} is outside the grid of shape {geometry.shape}")
     return extent if not extent.is_empty else Extent.empty()
+
+
+def pack_bits(dense: np.ndarray) -> np.ndarray:
+    """Pack a host bool array ``(nk, nj, n)`` into words ``(nk, nj, ceil(n / 32))``, the mask
+    bit layout (voxel ``i`` is bit ``i % 32`` of word ``i // 32``; the padding bits are 0).
+
+    Parameters
+    ----------
+    dense : numpy.ndarray
+        3D bool array.
+
+    Returns
+    -------
+    numpy.ndarray
+        uint32 words.
+    """
+    nk, nj, ni = dense.shape
+    nw = (ni + 31) // 32
+    pad = np.zeros((nk, nj, nw * 32), bool)
+    pad[:, :, :ni] = dense
+    return np.packbits(pad, axis=-1, bitorder="little").view("<u4").astype(np.uint32)
+
+
+def unpack_bits(words: np.ndarray, width: int) -> np.ndarray:
+    """The inverse of :func:`pack_bits`: host words ``(nk, nj, nw)`` to a bool array
+    ``(nk, nj, width)`` (``width <= 32 * nw``; the bits past it are dropped)."""
+    bits = np.unpackbits(np.ascontiguousarray(words).view(np.uint8), bitorder="little")
+    return bits.reshape(words.shape[0], words.shape[1], -1)[:, :, :width].astype(bool)

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..errors import InvalidInputError
 from ..geometry import Extent
-from ..mask import Mask, _checked_extent, _intersect_box, _union_box, box_for_extent
+from ..mask import Mask, checked_extent, intersect_box, union_box, box_for_extent
 
 __all__ = ["union", "intersect", "subtract", "xor", "invert", "copy", "clear", "fill"]
 
@@ -29,13 +29,13 @@ def _binary(op: str, a: Mask, b: Mask, box) -> Mask:
 def union(a: Mask, b: Mask) -> Mask:
     """Voxels in ``a`` or ``b`` (Slicer: Add)."""
     a.check_compatible(b)
-    return _binary("or", a, b, _union_box(a.box, b.box))
+    return _binary("or", a, b, union_box(a.box, b.box))
 
 
 def intersect(a: Mask, b: Mask) -> Mask:
     """Voxels in both ``a`` and ``b``."""
     a.check_compatible(b)
-    return _binary("and", a, b, _intersect_box(a.box, b.box))
+    return _binary("and", a, b, intersect_box(a.box, b.box))
 
 
 def subtract(a: Mask, b: Mask) -> Mask:
@@ -47,14 +47,14 @@ def subtract(a: Mask, b: Mask) -> Mask:
 def xor(a: Mask, b: Mask) -> Mask:
     """Voxels in exactly one of ``a`` and ``b``."""
     a.check_compatible(b)
-    return _binary("xor", a, b, _union_box(a.box, b.box))
+    return _binary("xor", a, b, union_box(a.box, b.box))
 
 
 def invert(a: Mask, extent: Extent | None = None) -> Mask:
     """Voxels of ``extent`` (default: the whole grid) that are not in ``a``."""
     if not isinstance(a, Mask):
         raise InvalidInputError(f"expected a Mask, got {type(a).__name__}")
-    ext = _checked_extent(a.geometry, extent)
+    ext = checked_extent(a.geometry, extent)
     box = box_for_extent(ext)
     bk = a.backend
     out = Mask(a.geometry, bk, bk.empty(box[3:], np.uint32, what="invert result"), box)

@@ -9,7 +9,7 @@ import numpy as np
 from ..errors import EmptyRangeError, InvalidInputError
 from ..geometry import Extent
 from ..image import Image
-from ..mask import Mask, _checked_extent, _intersect_box, box_for_extent
+from ..mask import Mask, checked_extent, intersect_box, box_for_extent
 
 __all__ = ["threshold", "threshold_bounds"]
 
@@ -86,14 +86,14 @@ def threshold(image: Image, lo: float, hi: float, *, mask: Mask | None = None,
         raise InvalidInputError(f"threshold needs an Image, got {type(image).__name__}")
     bounds = threshold_bounds(image.dtype, lo, hi)
     geom, b = image.geometry, image.backend
-    ext = _checked_extent(geom, extent)
+    ext = checked_extent(geom, extent)
     if mask is not None:
         if not isinstance(mask, Mask):
             raise InvalidInputError(f"mask must be a Mask, got {type(mask).__name__}")
         if mask.backend is not b:
             raise InvalidInputError(f"mask is on the {mask.backend.name} backend but the image on {b.name}")
         geom.check_same_grid(mask.geometry, "image and mask")
-        box = _intersect_box(box_for_extent(ext), mask.box)
+        box = intersect_box(box_for_extent(ext), mask.box)
     else:
         box = box_for_extent(ext)
     if bounds is None or box[3] * box[4] * box[5] == 0:
