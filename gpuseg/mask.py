@@ -20,7 +20,7 @@ from .errors import GeometryMismatchError, InvalidInputError, OutOfBoundsError
 from .geometry import Extent, ImageGeometry
 
 __all__ = ["Mask", "words_per_row", "box_for_extent", "extent_of_box", "union_box", "intersect_box",
-           "checked_extent", "pack_bits", "unpack_bits"]
+           "checked_extent", "pack_bits", "unpack_bits", "pack_block"]
 
 EMPTY_BOX: Box = (0, 0, 0, 0, 0, 0)
 
@@ -402,3 +402,19 @@ def unpack_bits(words: np.ndarray, width: int) -> np.ndarray:
     ``(nk, nj, width)`` (``width <= 32 * nw``; the bits past it are dropped)."""
     bits = np.unpackbits(np.ascontiguousarray(words).view(np.uint8), bitorder="little")
     return bits.reshape(words.shape[0], words.shape[1], -1)[:, :, :width].astype(bool)
+
+
+def pack_block(extent: Extent, dense: np.ndarray) -> tuple[Box, np.ndarray]:
+    """Host words of the word-aligned box holding ``extent``, from a bool array over ``extent``.
+
+    Returns
+    -------
+    tuple
+        ``(box, words)``: :func:`box_for_extent` of ``extent`` and uint32 words of shape
+        ``box[3:]`` (bits outside ``extent`` are 0).
+    """
+    box = box_for_extent(extent)
+    lead = extent.i0 - 32 * box[2]
+    full = np.zeros((box[3], box[4], 32 * box[5]), bool)
+    full[:, :, lead:lead + dense.shape[2]] = dense
+    return box, pack_bits(full)

@@ -260,7 +260,7 @@ def test_undo_of_strokes_stored_as_recipes(backend):
         else:
             changed = ed.paint("a" if n % 2 else "b", [p, p + rng.normal(0, 3, 3)], 9.0)
         if changed:  # an edit that changes nothing adds no undo level
-            kinds += [c[2] for c in ed._undo[-1].changes]
+            kinds += [c[2] for c in ed.history.undo_levels[-1].changes]
             states.append((seg["a"].mask.to_numpy(), seg["b"].mask.to_numpy()))
     assert "kept" in kinds and len(states) > 8
     for want in reversed(states[:-1]):

@@ -126,10 +126,10 @@ def test_strokes_inside_the_region_update_incrementally():
     ed = Editor(seg, img)
     ed.masking = Masking(intensity_range=(-20, 150))
     first = ed.grow_from_seeds_preview()
-    gc = ed._grow_state[1]
+    gc = ed._grow.growcut
     ed.paint("bright", [[33, 11, 5]], 2.0, space="ijk")  # inside the bright seed's extent
     again = ed.grow_from_seeds_preview()
-    assert ed._grow_state[1] is gc and again.region == first.region  # the same computation, updated
+    assert ed._grow.growcut is gc and again.region == first.region  # the same computation, updated
     fresh = Editor(seg, img)
     fresh.masking = ed.masking
     want = fresh.grow_from_seeds_preview()
@@ -137,4 +137,4 @@ def test_strokes_inside_the_region_update_incrementally():
         np.testing.assert_array_equal(x, y)
     ed.paint("dark", [[2, 2, 1]], 2.0, space="ijk")  # outside: the region grows, a fresh start
     grown_region = ed.grow_from_seeds_preview()
-    assert ed._grow_state[1] is not gc and grown_region.region != first.region
+    assert ed._grow.growcut is not gc and grown_region.region != first.region

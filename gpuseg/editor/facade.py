@@ -1,0 +1,530 @@
+"""The Segment Editor engine's facade: paint and erase with Slicer's masking rules, preview, undo.
+
+The editor is a package of one concern per module (docs/editor.md):
+
+* :mod:`.masking`: the editable voxels and the modify plan (Slicer's masking rules);
+* :mod:`.brush`: brush strokes rasterized on the host in world millimetres, with bounded work;
+* :mod:`.scissors`: 2D shapes in a slice, extruded;
+* :mod:`.previews`: what an edit would change, before it is committed;
+* :mod:`.grow`: grow from seeds as a preview, updated incrementally;
+* :mod:`.undo`: undo and redo levels within a memory budget.
+
+This class ties them to one :class:`Segmentation` and source :class:`Image`. Work is limited
+to what an edit touches: the edit's region is a small packed block over its bounding box; the
+editable area, the intensity range and the overwrite rules are evaluated only over that block,
+and only the block's words of the affected segments change on the device.
+
+Erase removes the stroke (masked the same way) from S, or from every segment with
+``erase_all_segments``. Erase with editable area "inside X" moves the erased voxels of S back
+into X (Slicer's special case).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from ..backends.base import format_bytes, parse_bytes
+from ..errors import InvalidInputError, UnknownSegmentError
+from ..geometry import Extent
+from ..image import Image
+from ..mask import Mask, box_for_extent, pack_block
+from ..ops.autothreshold import auto_threshold
+from ..ops.threshold import threshold
+from ..segmentation import Segmentation
+from .brush import StrokeLimits, rasterize_stroke
+from .grow import GrowSession
+from .masking import Masking, apply_plan, editable_words, grid_words
+from .previews import GrowPreview, StrokePreview
+from .scissors import scissors_region
+from .undo import UndoHistory, make_level
+
+__all__ = ["Editor"]
+
+
+class Editor:
+    """Edits a :class:`Segmentation` against a source :class:`Image` (same grid).
+
+    Parameters
+    ----------
+    segmentation : Segmentation
+        The segmentation to edit (in place).
+    image : Image or None
+        The source image, on the same grid and backend (needed by threshold, intensity ranges,
+        level tracing and grow from seeds).
+    undo_budget : int or str
+        Memory the undo and redo levels may hold (``"256MB"``); the oldest levels go first.
+    stroke_limits : StrokeLimits or None
+        Bounds on the work of one brush stroke (default :class:`StrokeLimits`); a stroke over
+        one raises :class:`InvalidInputError` naming it, before any work.
+
+    Attributes
+    ----------
+    masking : Masking
+        The masking settings used by every edit (previews keep a copy).
+    stroke_limits : StrokeLimits
+    history : UndoHistory
+    """
+
+    def __init__(self, segmentation: Segmentation, image: Image | None = None, *,
+                 undo_budget: int | str = "256MB", stroke_limits: StrokeLimits | None = None) -> None:
+        if not isinstance(segmentation, Segmentation):
+            raise InvalidInputError(f"an Editor edits a Segmentation, got {type(segmentation).__name__}")
+        if image is not None:
+            if image.backend is not segmentation.backend:
+                raise InvalidInputError("image and segmentation must be on the same backend")
+            image.geometry.check_same_grid(segmentation.geometry, "image and segmentation")
+        if stroke_limits is not None and not isinstance(stroke_limits, StrokeLimits):
+            raise InvalidInputError(f"stroke_limits must be a StrokeLimits, got {type(stroke_limits).__name__}")
+        self.segmentation = segmentation
+        self.image = image
+        self.masking = Masking()
+        self.stroke_limits = stroke_limits if stroke_limits is not None else StrokeLimits()
+        self.history = UndoHistory(parse_bytes(undo_budget), self._rerasterize)
+        self._grow = GrowSession()
+
+    @property
+    def undo_budget(self) -> int:
+        """Bytes the undo and redo levels may hold."""
+        return self.history.budget
+
+    @undo_budget.setter
+    def undo_budget(self, value: int | str) -> None:
+        self.history.budget = parse_bytes(value)
+
+    # --- points and blocks ----------------------------------------------------------------
+    def _points_ijk(self, points, space: str) -> np.ndarray:
+        try:
+            p = np.asarray(points, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise InvalidInputError("stroke points must be an (N, 3) array of numbers") from None
+        if p.ndim == 1:
+            p = p[None]
+        if p.ndim != 2 or p.shape[1] != 3 or p.shape[0] == 0:
+            raise InvalidInputError(f"stroke points must be an (N, 3) array with N >= 1, got shape {p.shape}")
+        if not np.all(np.isfinite(p)):
+            raise InvalidInputError("stroke points must be finite (got NaN or inf)")
+        if space == "world":
+            return self.segmentation.geometry.world_to_ijk_points(p)
+        if space == "ijk":
+            return p
+        raise InvalidInputError(f"point space must be 'world' (LPS mm) or 'ijk', got {space!r}")
+
+    def _preview(self, sid: str, region, **kw) -> StrokePreview | None:
+        """A preview of ``region`` = (extent, dense) with a snapshot of the masking."""
+        if region is None:
+            return None
+        box, words = pack_block(*region)
+        return StrokePreview(sid, kw.pop("erase", False), kw.pop("erase_all", False), box, words,
+                             self.masking.copy(), self, **kw)
+
+    # --- brush ------------------------------------------------------------------------------
+    def rasterize(self, points, diameter_mm: float, *, shape: str = "sphere", axis: int = 0,
+                  space: str = "world") -> tuple[tuple, np.ndarray] | None:
+        """A brush stroke as ``(word box, host words)``: every voxel whose centre is inside the
+        brush at any stamp (see :mod:`gpuseg.editor.brush`).
+
+        Parameters
+        ----------
+        points : array_like
+            ``(N, 3)`` stroke points (or one point).
+        diameter_mm : float
+            Brush diameter in world mm.
+        shape : str
+            ``sphere``, ``disc`` (in the slice of grid axis ``axis`` through each stamp) or
+            ``pixel`` (the nearest voxel).
+        axis : int
+            The disc's slice axis (0 k, 1 j, 2 i).
+        space : str
+            ``world`` (LPS mm) or ``ijk`` (continuous indices).
+
+        Returns
+        -------
+        tuple or None
+            None when the stroke covers no voxel (points outside the volume are clipped).
+
+        Raises
+        ------
+        InvalidInputError
+            Bad points, shape, diameter or axis, or a stroke over :attr:`stroke_limits`.
+        """
+        ijk = self._points_ijk(points, space)
+        region = rasterize_stroke(self.segmentation.geometry, ijk, diameter_mm, shape, axis, self.stroke_limits)
+        return None if region is None else pack_block(*region)
+
+    def _rerasterize(self, recipe: tuple):
+        """The stroke of an undo level again (it passed the limits once: none now)."""
+        points, diameter, shape, axis = recipe
+        region = rasterize_stroke(self.segmentation.geometry, points, diameter, shape, axis, None)
+        return None if region is None else pack_block(*region)
+
+    # --- masking ----------------------------------------------------------------------------
+    def _grid_words(self, box) -> np.ndarray:
+        return grid_words(box, self.segmentation.geometry.shape[2])
+
+    def _editable(self, segment_id: str | Sequence[str], box, masking: Masking) -> np.ndarray:
+        return editable_words(self.segmentation, self.image, segment_id, box, masking)
+
+    def modifier(self, p: StrokePreview) -> np.ndarray:
+        """Host words (over ``p.box``) of the preview's region that masking lets change now."""
+        return p.stroke & self._editable(p.segment_id, p.box, p.masking)
+
+    # --- effects ------------------------------------------------------------------------------
+    def preview(self, segment: str, points, diameter_mm: float = 5.0, *, erase: bool = False,
+                erase_all_segments: bool = False, shape: str = "sphere", axis: int = 0,
+                space: str = "world") -> StrokePreview | None:
+        """What painting (or erasing) the stroke would change; nothing is committed.
+
+        Parameters are those of :meth:`rasterize`, with ``erase`` (remove instead of add) and
+        ``erase_all_segments`` (erase from every segment).
+
+        Returns
+        -------
+        StrokePreview or None
+            None when the stroke covers no voxel.
+        """
+        sid = self.segmentation.segment(segment).id
+        self.masking.check(self.segmentation)
+        ijk = self._points_ijk(points, space)
+        region = rasterize_stroke(self.segmentation.geometry, ijk, diameter_mm, shape, axis, self.stroke_limits)
+        recipe = (np.array(ijk, dtype=np.float64), float(diameter_mm), shape, int(axis))
+        return self._preview(sid, region, erase=erase, erase_all=erase_all_segments, recipe=recipe)
+
+    def paint(self, segment: str, points, diameter_mm: float = 5.0, **kw) -> int:
+        """Paint a stroke into ``segment`` (see :meth:`preview`); one undo level.
+
+        Returns
+        -------
+        int
+            The number of voxels that changed in any segment.
+        """
+        p = self.preview(segment, points, diameter_mm, **kw)
+        return self.commit(p) if p is not None else 0
+
+    def erase(self, segment: str, points, diameter_mm: float = 5.0, *, all_segments: bool = False, **kw) -> int:
+        """Erase a stroke from ``segment`` (or from every segment); one undo level. Returns the
+        number of voxels that changed."""
+        p = self.preview(segment, points, diameter_mm, erase=True, erase_all_segments=all_segments, **kw)
+        return self.commit(p) if p is not None else 0
+
+    def commit(self, p: StrokePreview) -> int:
+        """Apply a preview (with the segmentation as it is now); one undo level.
+
+        Returns
+        -------
+        int
+            The number of voxels that changed in any segment.
+
+        Raises
+        ------
+        UnknownSegmentError
+            The preview's segment was removed since.
+        """
+        seg = self.segmentation
+        if p.segment_id not in seg.segment_ids:
+            raise UnknownSegmentError(f"segment {p.segment_id!r} was removed since the preview")
+        modifier = self.modifier(p)
+        target = seg[p.segment_id]
+        plan: list[tuple[object, str, np.ndarray]] = []
+        if p.replace:  # Set mode: voxels of the editable area outside the region leave the segment
+            editable = self._editable(p.segment_id, p.box, p.masking)
+            plan.append((target, "andnot", editable & ~modifier))
+        if p.erase:
+            victims = list(seg) if p.erase_all else (
+                [seg[t] for t in p.erase_targets] if p.erase_targets is not None else [target])
+            for s in victims:
+                plan.append((s, "andnot", modifier))
+            if not p.erase_all and p.erase_targets is None and p.masking.editable_area == "inside":
+                x = seg.segment(p.masking.mask_segment)
+                if x.id != target.id:
+                    own = seg.backend.to_numpy(target.mask.block(p.box))
+                    plan.append((x, "or", modifier & own))
+        else:
+            plan.append((target, "or", modifier))
+            if p.masking.overwrite != "allow_overlap":
+                for s in seg:
+                    if s.id != target.id and (p.masking.overwrite == "overwrite_all" or s.visible):
+                        plan.append((s, "andnot", modifier))
+        return self._apply(plan, p.box, (p.recipe, p.stroke) if p.recipe is not None else None)
+
+    def _apply(self, plan, box, stroke=None) -> int:
+        """Carry out a modify plan and record one undo level; the voxels changed."""
+        diffs = apply_plan(self.segmentation, plan, box)
+        if not diffs:
+            return 0
+        self.history.push(make_level(diffs, box, stroke))
+        return sum(int(np.unpackbits(d.view(np.uint8)).sum()) for _, d in diffs)
+
+    # --- scissors, draw, level tracing -----------------------------------------------------------
+    def scissors_preview(self, segment: str, points, *, operation: str = "erase_inside", shape: str = "freeform",
+                         axis: int = 0, extrusion: str = "unlimited", depth_mm: float = 0.0,
+                         all_visible: bool = False, space: str = "world") -> StrokePreview | None:
+        """Scissors as a preview: a shape drawn in a slice, extruded along the slice normal (see
+        :mod:`gpuseg.editor.scissors`).
+
+        Parameters
+        ----------
+        segment : str
+        points : array_like
+            The shape's points: a polygon (``freeform``), centre and rim point (``circle``) or
+            two corners (``rectangle``); the slice is the first point's.
+        operation : str
+            ``erase_inside``, ``erase_outside``, ``fill_inside`` or ``fill_outside``.
+        shape : str
+        axis : int
+            The slice axis (0 k, 1 j, 2 i).
+        extrusion : str
+            ``unlimited``, ``positive``, ``negative``, ``symmetric`` or ``slice``.
+        depth_mm : float
+        all_visible : bool
+            Erase from every visible segment.
+        space : str
+            ``world`` or ``ijk``.
+        """
+        seg = self.segmentation
+        sid = seg.segment(segment).id
+        self.masking.check(seg)
+        ijk = self._points_ijk(points, space)
+        found = scissors_region(seg, sid, ijk, operation=operation, shape=shape, axis=axis, extrusion=extrusion,
+                                depth_mm=depth_mm, all_visible=all_visible)
+        if found is None:
+            return None
+        ext, dense, targets, erase = found
+        return self._preview(sid, (ext, dense), erase=erase, erase_targets=targets)
+
+    def scissors(self, segment: str, points, **kw) -> int:
+        p = self.scissors_preview(segment, points, **kw)
+        return self.commit(p) if p is not None else 0
+
+    def draw(self, segment: str, points, *, axis: int = 0, space: str = "world") -> int:
+        """Draw: fill a polygon in one slice (the slice of the first point)."""
+        p = self.scissors_preview(segment, points, operation="fill_inside", shape="freeform", axis=axis,
+                                  extrusion="slice", space=space)
+        return self.commit(p) if p is not None else 0
+
+    def level_trace_preview(self, segment: str, point, *, axis: int = 0,
+                            space: str = "world") -> StrokePreview | None:
+        """Slicer's Level tracing effect as a preview: the closed iso-intensity region through the
+        voxel at ``point`` in its slice across ``axis`` (see :mod:`gpuseg.ops.level_tracing`);
+        None if the point is inside a uniform area."""
+        from ..ops.level_tracing import level_trace
+
+        if self.image is None:
+            raise InvalidInputError("level tracing needs the source image")
+        seg = self.segmentation
+        sid = seg.segment(segment).id
+        self.masking.check(seg)
+        p = self._points_ijk(point, space)
+        if p.shape[0] != 1:
+            raise InvalidInputError(f"level tracing takes one point, got {p.shape[0]}")
+        kji = tuple(int(np.floor(v + 0.5)) for v in p[0][::-1])
+        region = level_trace(self.image, kji, axis)
+        if region.is_empty():
+            return None
+        ext = region.extent()
+        return self._preview(sid, (ext, region.to_numpy(ext)))
+
+    def level_trace(self, segment: str, point, *, axis: int = 0, space: str = "world") -> int:
+        """Add the level-tracing region through ``point`` to ``segment`` (one undo level)."""
+        p = self.level_trace_preview(segment, point, axis=axis, space=space)
+        return self.commit(p) if p is not None else 0
+
+    # --- whole-segment effects through masking (Slicer's "Set" mode) ---------------------------
+    def set_mask(self, segment: str, mask: Mask, *, bypass_masking: bool = False) -> int:
+        """Make ``segment`` equal to ``mask`` where masking allows changes (Slicer's
+        ModifySegmentByLabelmap in Set mode): inside the editable area (and intensity range) the
+        segment becomes ``mask``, outside it keeps its voxels; voxels it gains leave the other
+        segments as the overwrite mode says. One undo level; returns the voxels changed anywhere.
+        ``bypass_masking`` ignores masking and overwrite (Slicer's logical operators' default)."""
+        seg = self.segmentation
+        sid = seg.segment(segment).id
+        if not isinstance(mask, Mask):
+            raise InvalidInputError(f"expected a Mask, got {type(mask).__name__}")
+        seg.geometry.check_same_grid(mask.geometry, "segmentation and mask")
+        m = self.masking
+        if not bypass_masking:
+            m.check(seg)
+        ext = seg[sid].mask.box_extent.union(mask.box_extent) if mask.nbytes else seg[sid].mask.box_extent
+        if ext.is_empty:
+            return 0
+        box = box_for_extent(ext)
+        b = seg.backend
+        new = b.to_numpy(mask.to(b).block(box)) if mask.nbytes else np.zeros(box[3:], np.uint32)
+        editable = self._grid_words(box) if bypass_masking else self._editable(sid, box, m)
+        target = seg[sid]
+        plan: list[tuple[object, str, np.ndarray]] = [(target, "andnot", editable & ~new), (target, "or", editable & new)]
+        if not bypass_masking and m.overwrite != "allow_overlap":
+            for s in seg:
+                if s.id != sid and (m.overwrite == "overwrite_all" or s.visible):
+                    plan.append((s, "andnot", editable & new))
+        return self._apply(plan, box)
+
+    def margin(self, segment: str, margin_mm: float) -> int:
+        """Slicer's Margin effect (grow, or shrink with a negative value), through masking."""
+        from ..ops.morphology import margin
+
+        return self.set_mask(segment, margin(self.segmentation.segment(segment).mask, margin_mm))
+
+    def hollow(self, segment: str, thickness_mm: float, mode: str = "inside") -> int:
+        """Slicer's Hollow effect, through masking."""
+        from ..ops.morphology import hollow
+
+        return self.set_mask(segment, hollow(self.segmentation.segment(segment).mask, thickness_mm, mode))
+
+    def smooth(self, segment: str, method: str = "median", kernel_mm: float = 3.0) -> int:
+        """Slicer's Smoothing effect (median, opening, closing), through masking."""
+        from ..ops.smoothing import smooth
+
+        return self.set_mask(segment, smooth(self.segmentation.segment(segment).mask, method, kernel_mm))
+
+    def islands(self, segment: str, operation: str = "keep_largest", *, min_size: int = 1000, point=None,
+                space: str = "world", connectivity: int = 6) -> int:
+        """Slicer's Islands effect: ``keep_largest``, ``remove_small`` (< min_size voxels),
+        ``keep_selected`` / ``remove_selected`` (the island at ``point``) or ``add_selected`` (the
+        background component at ``point``: fill a hole), through masking."""
+        from ..ops import islands as isl
+
+        mask = self.segmentation.segment(segment).mask
+        if operation in ("keep_selected", "remove_selected", "add_selected"):
+            if point is None:
+                raise InvalidInputError(f"islands {operation} needs a point")
+            p = self._points_ijk(point, space)
+            if p.shape[0] != 1:
+                raise InvalidInputError(f"islands {operation} takes one point, got {p.shape[0]}")
+            kji = tuple(int(np.floor(v + 0.5)) for v in p[0][::-1])
+            fn = {"keep_selected": isl.keep_selected_island, "remove_selected": isl.remove_selected_island,
+                  "add_selected": isl.add_selected_island}[operation]
+            result = fn(mask, kji, connectivity)
+        elif operation == "keep_largest":
+            result = isl.keep_largest_island(mask, connectivity)
+        elif operation == "remove_small":
+            result = isl.remove_small_islands(mask, min_size, connectivity)
+        else:
+            raise InvalidInputError(f"unknown islands operation {operation!r}; choose keep_largest, remove_small, "
+                                    "keep_selected, remove_selected or add_selected")
+        return self.set_mask(segment, result)
+
+    def logical(self, segment: str, operation: str, modifier: str | None = None, *,
+                bypass_masking: bool = True) -> int:
+        """Slicer's Logical operators: ``copy``, ``union``, ``subtract``, ``intersect`` (with the
+        ``modifier`` segment), ``invert``, ``clear``, ``fill``. Like Slicer they bypass masking by
+        default (``bypass_masking=False`` applies it)."""
+        from ..ops import logic
+
+        seg = self.segmentation
+        mask = seg.segment(segment).mask
+        binary = {"copy": None, "union": logic.union, "subtract": logic.subtract, "intersect": logic.intersect}
+        if operation in binary:
+            if modifier is None:
+                raise InvalidInputError(f"logical {operation} needs a modifier segment")
+            other = seg.segment(modifier).mask
+            result = logic.copy(other) if operation == "copy" else binary[operation](mask, other)
+        elif operation == "invert":
+            result = logic.invert(mask, seg.geometry.extent)
+        elif operation == "clear":
+            result = Mask.empty(seg.geometry, backend=seg.backend)
+        elif operation == "fill":
+            result = Mask.full(seg.geometry, backend=seg.backend)
+        else:
+            raise InvalidInputError(f"unknown logical operation {operation!r}; choose copy, union, subtract, "
+                                    "intersect, invert, clear or fill")
+        return self.set_mask(segment, result, bypass_masking=bypass_masking)
+
+    def grow_from_seeds_preview(self, *, seed_locality: float = 0.0, segments: Sequence[str] | None = None,
+                                region: Extent | None = None) -> GrowPreview:
+        """Slicer's Grow from seeds as a preview (see :mod:`gpuseg.editor.grow`): the seeds are
+        the visible segments (or ``segments``); every voxel of the region (Slicer's: the seeds'
+        extent plus max(3 voxels, 10%); or ``region``) that masking lets change takes the label
+        of the nearest seed. Nothing changes until :meth:`commit_grow`. Calling it again after
+        more strokes on the same seeds only propagates the new seed voxels, as long as the
+        region and the editable voxels stay the same (else it starts afresh)."""
+        if self.image is None:
+            raise InvalidInputError("grow from seeds needs the source image")
+        seg = self.segmentation
+        self.masking.check(seg)
+        ids = [seg.segment(x).id for x in segments] if segments is not None else [s.id for s in seg if s.visible]
+        if not ids:
+            raise InvalidInputError("grow from seeds needs seed segments: no segment is visible")
+        region, box, grown, editable = self._grow.preview(seg, self.image, ids, self.masking, seed_locality, region)
+        return GrowPreview(ids, region, box, grown, editable, self)
+
+    def commit_grow(self, p: GrowPreview) -> int:
+        """Apply a grow preview: in the region, each seed segment becomes its grown voxels (where
+        masking allows changes); one undo level. Returns the number of voxels that changed."""
+        seg = self.segmentation
+        for sid in p.segment_ids:
+            if sid not in seg.segment_ids:
+                raise UnknownSegmentError(f"segment {sid!r} was removed since the preview")
+        box, region = pack_block(p.region, np.ones(p.region.shape, bool))
+        assert tuple(box) == tuple(p.box)
+        if p.editable is not None:
+            region &= p.editable
+        plan: list[tuple[object, str, np.ndarray]] = []
+        for sid, words in zip(p.segment_ids, p.grown):
+            plan.append((seg[sid], "andnot", region & ~words))
+            plan.append((seg[sid], "or", words & region))
+        self._grow.reset()  # the segments changed: a later preview starts afresh
+        return self._apply(plan, p.box)
+
+    def grow_from_seeds(self, **kw) -> int:
+        """Preview and apply grow from seeds in one step (see :meth:`grow_from_seeds_preview`)."""
+        return self.commit_grow(self.grow_from_seeds_preview(**kw))
+
+    def threshold(self, segment: str, lo: float, hi: float) -> int:
+        """Slicer's Threshold effect: within the editable area the segment becomes the voxels of
+        the source image in [lo, hi] (voxels outside the editable area are kept)."""
+        p = self.threshold_preview(segment, lo, hi)
+        return self.commit(p) if p is not None else 0
+
+    def threshold_preview(self, segment: str, lo: float, hi: float) -> StrokePreview | None:
+        """The threshold effect as a preview (see :meth:`threshold`); nothing changes yet."""
+        if self.image is None:
+            raise InvalidInputError("the threshold effect needs the source image")
+        seg = self.segmentation
+        sid = seg.segment(segment).id
+        self.masking.check(seg)
+        inside = threshold(self.image, lo, hi)
+        ext = inside.box_extent.union(seg[sid].mask.box_extent)
+        if ext.is_empty:
+            return None
+        box = box_for_extent(ext)
+        words = self.segmentation.backend.to_numpy(inside.block(box)) if inside.nbytes else np.zeros(box[3:], np.uint32)
+        return StrokePreview(sid, False, False, box, words, self.masking.copy(), self, replace=True)
+
+    def auto_threshold(self, method: str = "otsu") -> tuple[float, float]:
+        """A threshold range from the source image's histogram (computed on the device): the range
+        above the threshold value, as Slicer's "threshold above" (see
+        :func:`gpuseg.ops.autothreshold.auto_threshold`). Methods: otsu, huang, isodata, li,
+        mean, minimum, triangle, yen; int16/uint16 images."""
+        if self.image is None:
+            raise InvalidInputError("auto-threshold needs the source image")
+        return auto_threshold(self.image, method)
+
+    # --- undo / redo ------------------------------------------------------------------------
+    @property
+    def undo_memory(self) -> int:
+        """Bytes held by the undo and redo levels."""
+        return self.history.nbytes
+
+    @property
+    def can_undo(self) -> bool:
+        """Whether there is an edit to undo."""
+        return bool(self.history.undo_levels)
+
+    @property
+    def can_redo(self) -> bool:
+        """Whether there is an undone edit to redo."""
+        return bool(self.history.redo_levels)
+
+    def undo(self) -> bool:
+        """Undo the last edit, bit for bit; False if there is none."""
+        return self.history.undo(self.segmentation)
+
+    def redo(self) -> bool:
+        """Redo the last undone edit, bit for bit; False if there is none."""
+        return self.history.redo(self.segmentation)
+
+    def __repr__(self) -> str:
+        return (f"<Editor of {len(self.segmentation)} segments, {len(self.history.undo_levels)} undo levels "
+                f"({format_bytes(self.undo_memory)})>")
