@@ -100,7 +100,8 @@ def stamp_centres(world: np.ndarray, r: float, limits: StrokeLimits | None) -> n
     most ``r / 2`` mm apart. The count is checked against ``limits`` before they are made."""
     # one norm per segment, as np.linalg.norm of the difference (the stamps are bit for bit those
     # of earlier versions)
-    q = [float(np.ceil(np.linalg.norm(b - a) / (r / 2.0))) for a, b in zip(world[:-1], world[1:])]
+    with np.errstate(over="ignore", invalid="ignore"):  # far points: an inf count, refused below
+        q = [float(np.ceil(np.linalg.norm(b - a) / (r / 2.0))) for a, b in zip(world[:-1], world[1:])]
     total = float(sum(q)) + 1.0
     if limits is not None:
         limits.check("stamps", total, limits.max_stamps, "use a larger diameter or a shorter stroke")
@@ -224,7 +225,9 @@ def rasterize_stroke(geometry: ImageGeometry, ijk: np.ndarray, diameter_mm: floa
         dense[idx[:, 2] - ext.k0, idx[:, 1] - ext.j0, idx[:, 0] - ext.i0] = True
         return ext, dense
     r = d / 2.0
-    centres = stamp_centres(g.ijk_to_world_points(ijk), r, limits)
+    with np.errstate(over="ignore", invalid="ignore"):
+        world = g.ijk_to_world_points(ijk)
+    centres = stamp_centres(world, r, limits)
     cijk = g.world_to_ijk_points(centres)
     skip = 2 - axis if shape == "disc" else -1
     m = np.ascontiguousarray(g.ijk_to_world[:3, :3])
