@@ -143,7 +143,7 @@ def _grow(ph, seg, log) -> dict:
 def _surfaces(seg, outdir: Path, log) -> dict:
     """Closed surfaces of the segments (Slicer's default smoothing) to a GLB scene and a picture."""
     from .surface import segment_surfaces
-    from .surface.meshio import write_meshes
+    from .io.meshes import write_meshes
     from .surface.render import render_surfaces_png
 
     ids = [s.id for s in seg if s.name not in ("body", "fat")]

@@ -133,7 +133,7 @@ def test_demo_small(tmp_path):
 def test_surface_and_import_mesh(tmp_path, capsys):
     import gpuseg
     from gpuseg import ImageGeometry
-    from gpuseg.surface.meshio import read_meshes
+    from gpuseg.io.meshes import read_meshes
 
     g = ImageGeometry((20, 30, 40), spacing=(0.9, 0.8, 1.5), origin=(-10.0, 5.0, 2.0))
     k, j, i = np.ogrid[:20, :30, :40]

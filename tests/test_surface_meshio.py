@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from gpuseg.errors import FileFormatError, InvalidInputError
-from gpuseg.surface import meshio
+from gpuseg.io import meshes as meshio
 from gpuseg.surface.postprocess import vertex_normals
-from gpuseg.surface.meshio import (LPS_MM_TO_GLTF, NamedMesh, check_closed, read_mesh, read_meshes,
+from gpuseg.io.meshes import (LPS_MM_TO_GLTF, NamedMesh, check_closed, read_mesh, read_meshes,
                                    write_meshes)
 
 

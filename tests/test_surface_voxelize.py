@@ -45,7 +45,7 @@ def blob_mesh() -> tuple[np.ndarray, np.ndarray]:
     field = 25.0 * (noise - noise.mean()) + 0.6 - np.sqrt(xx ** 2 + yy ** 2 + zz ** 2)
     field = np.pad(field, 1, constant_values=-1.0)
     v, f, _, _ = marching_cubes(field, 0.0, spacing=(1.3, 1.1, 0.9))
-    from gpuseg.surface.meshio import check_closed
+    from gpuseg.surface.topology import check_closed
 
     check_closed(v, f, "blob")
     return v.astype(np.float64) + (-20.0, -15.0, -10.0), f.astype(np.int64)

@@ -47,7 +47,7 @@ def register(sub) -> None:
 def cmd_surface(args: argparse.Namespace) -> int:
     from .. import read_segmentation
     from ..surface import segment_surfaces
-    from ..surface.meshio import write_meshes
+    from ..io.meshes import write_meshes
 
     seg = read_segmentation(args.segmentation, backend=args.backend)
     t = time.perf_counter()
@@ -78,7 +78,7 @@ def cmd_import_mesh(args: argparse.Namespace) -> int:
 
     from .. import Segmentation, read_image, read_segmentation, write_segmentation
     from ..errors import FileFormatError
-    from ..surface.meshio import read_mesh
+    from ..io.meshes import read_mesh
     from ..surface.mesh import mesh_to_mask
 
     ref = Path(args.reference)

@@ -88,15 +88,9 @@ class Surface:
 
     def is_watertight(self) -> bool:
         """Every edge is shared by exactly two triangles, in opposite directions."""
-        if self.is_empty():
-            return True
-        f = self.faces.astype(np.int64)
-        directed = np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]])
-        key = directed[:, 0] * (int(f.max()) + 1) + directed[:, 1]
-        rkey = directed[:, 1] * (int(f.max()) + 1) + directed[:, 0]
-        if np.unique(key).size != key.size:  # a directed edge twice: inconsistent orientation
-            return False
-        return bool(np.isin(rkey, key).all())
+        from .topology import is_closed  # the one home of the closedness rules
+
+        return is_closed(self.faces)
 
     def euler_characteristic(self) -> int:
         """V - E + F (2 for each sphere-like component, 0 for a torus)."""
@@ -115,7 +109,7 @@ class Surface:
 
     def save(self, path, **kwargs):
         """Write this surface (format from the suffix: .stl .obj .ply .vtp .glb)."""
-        from .meshio import write_meshes
+        from ..io.meshes import write_meshes
 
         return write_meshes(path, [self], **kwargs)
 
@@ -221,7 +215,7 @@ def mesh_to_mask(vertices: np.ndarray, faces: np.ndarray, geometry: ImageGeometr
     closed mesh (world LPS mm), as a packed mask cropped to its extent (Slicer's
     ``Closed surface -> Binary labelmap`` rule). An open or inconsistently oriented mesh raises
     :class:`InvalidInputError` unless ``check`` is False."""
-    from .meshio import check_closed
+    from .topology import check_closed
     from .voxelize import voxelize
 
     vertices = np.asarray(vertices, dtype=np.float64)

@@ -27,7 +27,7 @@ infinitesimal: a box with corners on voxel centres ``a`` and ``b`` along an axis
 exactly the centres ``a, ..., b - 1`` (half-open, like rasterisation). Crossing depths
 along ``i`` are computed in floating point, exactly so for faces perpendicular to ``i``.
 
-The mesh must be closed (see :func:`gpuseg.surface.meshio.check_closed`); orientation
+The mesh must be closed (see :func:`gpuseg.surface.topology.check_closed`); orientation
 does not matter (parity rule), nor does the part of the mesh outside the geometry
 (rays are infinite, only the voxels inside the grid are written).
 """
@@ -42,7 +42,7 @@ import numpy as np
 
 from ..errors import InvalidInputError
 from ..geometry import ImageGeometry
-from .meshio import _check_arrays
+from .topology import check_mesh_arrays
 
 __all__ = ["voxelize", "reference_geometry_for_mesh"]
 
@@ -201,7 +201,7 @@ def voxelize(vertices: np.ndarray, faces: np.ndarray, geometry: ImageGeometry) -
     """
     if not isinstance(geometry, ImageGeometry):
         raise InvalidInputError(f"geometry must be an ImageGeometry, got {type(geometry).__name__}")
-    v, f = _check_arrays(vertices, faces, "mesh")
+    v, f = check_mesh_arrays(vertices, faces, "mesh")
     nk, nj, ni = geometry.shape
     out = np.zeros((nk, nj, ni), dtype=bool)
     if len(f) == 0 or out.size == 0:
