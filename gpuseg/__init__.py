@@ -26,7 +26,7 @@ from .ops import (GrowCut, add_selected_island, clear, connected_components, cop
                   remove_small_islands, segment_statistics, smooth, split_islands, statistics, subtract, threshold,
                   union, xor)
 
-__version__ = "0.1.0"
+from .version import __version__
 
 __all__ = [
     "Image", "Mask", "Segment", "Segmentation", "Editor", "Masking", "ImageGeometry", "Extent",

@@ -64,7 +64,7 @@ def save_overview_png(path: Path, image: np.ndarray, overlays: dict[str, tuple[n
         import matplotlib.pyplot as plt
     except ImportError:  # pragma: no cover - matplotlib is in the [bench]/[all] extras
         return None
-    from .io._atomic import atomic_path
+    from .io import atomic_path
 
     nk, nj, ni = image.shape
     sk, sj, si = spacing_kji

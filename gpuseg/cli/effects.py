@@ -73,7 +73,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
         if args.csv == "-":
             sys.stdout.write(buf.getvalue())
         else:
-            from ..io._atomic import atomic_path
+            from ..io import atomic_path
 
             with atomic_path(args.csv) as tmp:
                 tmp.write_text(buf.getvalue())

@@ -8,7 +8,6 @@ applies it to the segmentation as it is then.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -16,8 +15,7 @@ from ..geometry import Extent
 from ..mask import extent_of_box, unpack_bits
 from .masking import Masking
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .facade import Editor
+# "Editor" (gpuseg.editor.facade) is named in annotations only: the facade builds on this module.
 
 __all__ = ["StrokePreview", "GrowPreview"]
 

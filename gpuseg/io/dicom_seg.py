@@ -78,7 +78,7 @@ def write_dicom_seg(seg: Segmentation, path: str | os.PathLike, *, reference: st
             segment_number=n + 1, segment_label=s.name[:64], segmented_property_category=category,
             segmented_property_type=kind, algorithm_type=hd.seg.SegmentAlgorithmTypeValues.MANUAL,
             display_color=lab))
-    from .. import __version__
+    from ..version import __version__
 
     try:
         dcm = hd.seg.Segmentation(

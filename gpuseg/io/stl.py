@@ -1,8 +1,12 @@
 """Binary and ASCII STL meshes (:mod:`gpuseg.io.meshes` describes the formats).
 
-Our own reader and writer: trimesh's STL loader gives the same corners but merges
-vertices with a tolerance when processing, and its writer recomputes normals; here the
-corners come back exactly as written and are merged only when bitwise equal, as VTK does.
+Our own reader and writer. trimesh's STL loader (``trimesh.exchange.stl.load_stl``) gives the
+same corners for valid files, but it returns an empty mesh, without an error, for truncated or
+corrupt ones (a short binary body, a bad vertex line, a missing ``endsolid``, a triangle count
+larger than the file: all seven such cases tried read as empty), which would lose data
+silently; its writer recomputes normals and, when processing, merges vertices by tolerance.
+Here corners come back exactly as written and are merged only when bitwise equal, as VTK does,
+and every corrupt file is a FileFormatError.
 """
 
 from __future__ import annotations

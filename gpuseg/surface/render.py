@@ -32,7 +32,7 @@ def render_surfaces_png(path, surfaces: Sequence[Surface], title: str = "", *,
         from mpl_toolkits.mplot3d.art3d import Poly3DCollection
     except ImportError:  # pragma: no cover - matplotlib is in the [bench]/[all] extras
         return None
-    from ..io._atomic import atomic_path
+    from ..io import atomic_path
 
     shown = [s for s in surfaces if not s.is_empty()]
     total = sum(s.n_faces for s in shown)
