@@ -310,24 +310,103 @@ class Editor:
         None if the point is inside a uniform area."""
         from ..ops.level_tracing import level_trace
 
-        if self.image is None:
-            raise InvalidInputError("level tracing needs the source image")
-        seg = self.segmentation
-        sid = seg.segment(segment).id
-        self.masking.check(seg)
+        sid = self._click_start(segment, "level tracing")
+        region = level_trace(self.image, self._click_voxel(point, space, "level tracing"), axis)
+        return self._region_preview(sid, region)
+
+    def level_trace(self, segment: str, point, *, axis: int = 0, space: str = "world") -> int:
+        """Add the level-tracing region through ``point`` to ``segment`` (one undo level)."""
+        p = self.level_trace_preview(segment, point, axis=axis, space=space)
+        return self.commit(p) if p is not None else 0
+
+    # --- click effects: a region from one voxel, added through masking ---------------------------
+    def _click_voxel(self, point, space: str, what: str) -> tuple[int, int, int]:
+        """The voxel ``(k, j, i)`` nearest to one clicked point."""
         p = self._points_ijk(point, space)
         if p.shape[0] != 1:
-            raise InvalidInputError(f"level tracing takes one point, got {p.shape[0]}")
-        kji = tuple(int(np.floor(v + 0.5)) for v in p[0][::-1])
-        region = level_trace(self.image, kji, axis)
+            raise InvalidInputError(f"{what} takes one point, got {p.shape[0]}")
+        return tuple(int(np.floor(v + 0.5)) for v in p[0][::-1])  # type: ignore[return-value]
+
+    def _region_preview(self, sid: str, region: Mask) -> StrokePreview | None:
+        """A preview that adds ``region`` (a Mask on the grid) to segment ``sid``; None if empty."""
         if region.is_empty():
             return None
         ext = region.extent()
         return self._preview(sid, (ext, region.to_numpy(ext)))
 
-    def level_trace(self, segment: str, point, *, axis: int = 0, space: str = "world") -> int:
-        """Add the level-tracing region through ``point`` to ``segment`` (one undo level)."""
-        p = self.level_trace_preview(segment, point, axis=axis, space=space)
+    def _click_start(self, segment: str, what: str) -> str:
+        if self.image is None:
+            raise InvalidInputError(f"{what} needs the source image")
+        sid = self.segmentation.segment(segment).id
+        self.masking.check(self.segmentation)
+        return sid
+
+    def flood_fill_preview(self, segment: str, point, *, tolerance: float = 10.0, neighborhood_mm: float = 0.0,
+                           connectivity: int = 6, space: str = "world") -> StrokePreview | None:
+        """The Flood filling effect (Slicer's SegmentEditorExtraEffects) as a preview.
+
+        The region is the voxels connected to the clicked voxel whose intensity is within
+        ``tolerance`` of the clicked voxel's (or of the mean over ``neighborhood_mm`` around it),
+        as :func:`gpuseg.ops.flood_fill`; committing adds it to ``segment`` through masking (the
+        flood itself is computed on the whole image, masking applies when it is added).
+
+        Parameters
+        ----------
+        segment : str
+        point : array_like
+            One point.
+        tolerance : float
+            Intensity tolerance (>= 0).
+        neighborhood_mm : float
+            Size of the box whose mean intensity is the reference (0: the voxel's own).
+        connectivity : int
+            6 or 26.
+        space : str
+            ``world`` or ``ijk``.
+
+        Returns
+        -------
+        StrokePreview or None
+            None when the region is empty.
+        """
+        from ..ops.regions import flood_fill
+
+        sid = self._click_start(segment, "flood filling")
+        kji = self._click_voxel(point, space, "flood filling")
+        region = flood_fill(self.image, kji, tolerance=tolerance, neighborhood_mm=neighborhood_mm,
+                            connectivity=connectivity)
+        return self._region_preview(sid, region)
+
+    def flood_fill(self, segment: str, point, **kw) -> int:
+        """Add the flood-filled region at ``point`` to ``segment`` (see :meth:`flood_fill_preview`);
+        one undo level. Returns the number of voxels that changed."""
+        p = self.flood_fill_preview(segment, point, **kw)
+        return self.commit(p) if p is not None else 0
+
+    def local_threshold_preview(self, segment: str, point, lo: float, hi: float, *, minimum_diameter_mm: float = 3.0,
+                                connectivity: int = 6, space: str = "world") -> StrokePreview | None:
+        """The Local threshold effect (Slicer's SegmentEditorExtraEffects) as a preview: the voxels
+        in ``[lo, hi]`` connected to the clicked voxel through parts at least
+        ``minimum_diameter_mm`` wide (:func:`gpuseg.ops.local_threshold`), added to ``segment``
+        through masking on commit.
+
+        Returns
+        -------
+        StrokePreview or None
+            None when the region is empty.
+        """
+        from ..ops.regions import local_threshold
+
+        sid = self._click_start(segment, "local threshold")
+        kji = self._click_voxel(point, space, "local threshold")
+        region = local_threshold(self.image, kji, lo, hi, minimum_diameter_mm=minimum_diameter_mm,
+                                 connectivity=connectivity)
+        return self._region_preview(sid, region)
+
+    def local_threshold(self, segment: str, point, lo: float, hi: float, **kw) -> int:
+        """Add the local-threshold region at ``point`` to ``segment`` (see
+        :meth:`local_threshold_preview`); one undo level. Returns the number of voxels that changed."""
+        p = self.local_threshold_preview(segment, point, lo, hi, **kw)
         return self.commit(p) if p is not None else 0
 
     # --- whole-segment effects through masking (Slicer's "Set" mode) ---------------------------
