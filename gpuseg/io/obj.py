@@ -1,8 +1,9 @@
-"""Wavefront OBJ meshes with their MTL materials (:mod:`gpuseg.io.meshes`).
+"""Wavefront OBJ meshes with their MTL materials (:mod:`gpuseg.io.meshes` describes the formats).
 
-Our own reader and writer: trimesh's OBJ exporter and loader re-index vertices per
-material and drop empty groups, so names, colours and vertex order would not survive a
-round trip.
+Our own reader and writer. trimesh's OBJ loader (checked on a file written here) gives each
+object's vertices and faces unchanged, but returns the objects in another order, drops an
+empty one, and rounds the MTL ``Kd`` colours to 8 bits, so segment order, empty segments and
+exact colours would be lost. trimesh is used to check interoperability in the tests.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
-"""VTK XML PolyData meshes (:mod:`gpuseg.io.meshes`).
+"""VTK XML PolyData meshes (:mod:`gpuseg.io.meshes` describes the formats).
 
-Our own reader and writer: trimesh does not read or write VTP, and VTK's reader would be a
-heavy dependency for a simple XML container (ascii, base64 or appended data, optionally
-zlib-compressed).
+Our own reader and writer: trimesh has no VTP support (its formats: stl, obj, ply, off, glb,
+gltf, dxf, xyz), and VTK's reader is a heavy optional dependency for a simple XML container
+(ascii, base64 or appended data, optionally zlib-compressed). VTK reads these files back in
+the tests.
 """
 
 from __future__ import annotations
