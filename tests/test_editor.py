@@ -509,3 +509,24 @@ def test_huang_threshold(backend, rng):
     f.SetNumberOfHistogramBins(int(hi_v - lo_v) + 1)
     f.Execute(sitk.GetImageFromArray(a))
     assert abs(got - f.GetThreshold()) <= 0.02 * (hi_v - lo_v)
+
+
+@pytest.mark.parametrize("ni", [1, 31, 32, 33, 70])
+def test_host_bit_packing_is_the_mask_layout(backend, ni):
+    from gpuseg.mask import pack_bits, pack_block, unpack_bits
+
+    rng = np.random.default_rng(ni)
+    dense = rng.random((3, 4, ni)) < 0.4
+    g = ImageGeometry((3, 4, ni))
+    words = pack_bits(dense)
+    np.testing.assert_array_equal(words, gpuseg.Mask.from_numpy(dense, g, backend=backend).words_numpy())
+    np.testing.assert_array_equal(unpack_bits(words, ni), dense)
+    # a block at an offset: the words of the word-aligned box, bits outside the extent clear
+    big = ImageGeometry((5, 6, ni + 40))
+    ext = gpuseg.Extent(1, 4, 2, 6, 37, 37 + ni)
+    box, w = pack_block(ext, dense)
+    m = gpuseg.Mask.from_numpy(dense, big, offset=(1, 2, 37), backend=backend)
+    full = np.zeros(big.shape, bool)
+    full[1:4, 2:6, 37:37 + ni] = dense
+    np.testing.assert_array_equal(m.to_numpy(), full)
+    np.testing.assert_array_equal(backend.to_numpy(m.block(box)), w)
