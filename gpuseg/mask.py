@@ -313,6 +313,7 @@ class Mask:
         box = _union_box(self._box, box_for_extent(ext))  # type: ignore[arg-type]
         if box != self._box:
             self._rebox(box)
+        self._bump()  # every in-place method bumps, changed or not
         return self
 
     def apply_block_(self, block, box: Box, op: str) -> "Mask":
@@ -347,6 +348,7 @@ class Mask:
         box = box_for_extent(self.extent())
         if box != self._box:
             self._rebox(box)
+        self._bump()  # every in-place method bumps, changed or not
         return self
 
     def cropped(self) -> "Mask":

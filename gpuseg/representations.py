@@ -22,7 +22,7 @@ from .errors import InvalidInputError, UnsupportedParameterError
 
 __all__ = ["BINARY_LABELMAP", "CLOSED_SURFACE", "FRACTIONAL_LABELMAP", "PLANAR_CONTOUR", "ConversionParameter",
            "ConversionRule", "ConversionContext", "Representation", "PARAMETERS", "RULES", "REPRESENTATIONS",
-           "register_parameter", "register_representation", "register_rule", "cheapest_path", "parameter_text",
+           "register_parameter", "parse_reference_geometry", "register_representation", "register_rule", "cheapest_path", "parameter_text",
            "parse_parameters"]
 
 BINARY_LABELMAP = "Binary labelmap"
@@ -98,13 +98,29 @@ def _oversampling(name: str) -> Callable[[str], Any]:
     return parse
 
 
+def parse_reference_geometry(text: str):
+    """``(IJK->RAS 4x4 matrix, (i0, i1, j0, j1, k0, k1))`` from Slicer's ``Reference image
+    geometry`` text (16 matrix numbers row-major, then the inclusive extent, each followed by
+    ``;``; reference §1.4), or None if the text is not one."""
+    import numpy as np
+
+    parts = [p for p in str(text).split(";") if p.strip()]
+    if len(parts) != 22:
+        return None
+    try:
+        m = np.array([float(p) for p in parts[:16]]).reshape(4, 4)
+        ext = tuple(int(float(p)) for p in parts[16:])
+    except ValueError:
+        return None
+    if not np.all(np.isfinite(m)):
+        return None
+    return m, ext
+
+
 def _geometry_text(text: str) -> str:
     t = str(text).strip()
-    if t:
-        from .io.segnrrd import parse_geometry  # the string format lives with the file format
-
-        if parse_geometry(t) is None:
-            raise _bad("Reference image geometry", text, "16 matrix numbers and 6 extent integers, each followed by ';'")
+    if t and parse_reference_geometry(t) is None:
+        raise _bad("Reference image geometry", text, "16 matrix numbers and 6 extent integers, each followed by ';'")
     return t
 
 
@@ -412,15 +428,15 @@ def check_reference_geometry(values: Mapping[str, Any], segmentation) -> None:
         return
     import numpy as np
 
-    from .io.segnrrd import parse_geometry, serialize_geometry
-
-    mine = serialize_geometry(segmentation.geometry)
-    a, b = parse_geometry(mine), parse_geometry(text)
-    assert a is not None and b is not None  # both were checked by the parameter's parser
-    if tuple(a[1]) != tuple(b[1]) or not np.allclose(a[0], b[0], rtol=1e-6, atol=1e-6):
+    g = segmentation.geometry
+    nk, nj, ni = g.shape
+    theirs = parse_reference_geometry(text)
+    assert theirs is not None  # checked by the parameter's parser
+    if tuple(theirs[1]) != (0, ni - 1, 0, nj - 1, 0, nk - 1) or not np.allclose(theirs[0], g.ijk_to_ras, rtol=1e-6,
+                                                                                atol=1e-6):
         raise UnsupportedParameterError(
             f"conversion parameter 'Reference image geometry' = {text!r} is not the segmentation's grid "
-            f"({mine!r}); gpuseg keeps every labelmap on that grid")
+            f"(shape {g.shape} (k, j, i)); gpuseg keeps every labelmap on that grid")
 
 
 def _check_inside(surface, segmentation, crop: int, what: str) -> None:
