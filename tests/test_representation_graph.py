@@ -469,3 +469,27 @@ def test_no_import_circle_between_mesh_and_representations():
     graph = _imports(ROOT / "gpuseg/representations.py")
     assert not any(i.startswith(".io") or i.startswith(".segmentation") for i in graph)
     assert "_derived" not in (ROOT / "gpuseg/segmentation.py").read_text()  # the old string-keyed cache
+
+
+def test_cli_import_mesh_goes_through_the_rule(tmp_path, capsys):
+    from gpuseg.cli import main
+
+    g = ImageGeometry((12, 14, 30), spacing=(1.0, 1.0, 2.0))
+    ball = Mask.from_numpy(_ball(g.shape, (6, 7, 15), 4), g, backend="cpu")
+    s = closed_surface(ball, smoothing=0, normals=False)
+    ref = tmp_path / "ref.nrrd"
+    gpuseg.write_labelmap(ref, np.zeros(g.shape, np.int16), g)
+    s.save(tmp_path / "inside.stl")
+    gpuseg.Surface(s.vertices + np.float32([0, 0, 9]), s.faces).save(tmp_path / "leaving.stl")  # past k = 11
+    assert main(["import-mesh", str(tmp_path / "inside.stl"), "--reference", str(ref),
+                 "-o", str(tmp_path / "a.seg.nrrd")]) == 0
+    assert gpuseg.read_segmentation(tmp_path / "a.seg.nrrd")["inside"].mask.equals(ball)
+    capsys.readouterr()
+    assert main(["import-mesh", str(tmp_path / "leaving.stl"), "--reference", str(ref),
+                 "-o", str(tmp_path / "b.seg.nrrd")]) == 2
+    err = capsys.readouterr().err
+    assert "Crop to reference image geometry" in err and len(err.strip().splitlines()) == 1
+    assert main(["import-mesh", str(tmp_path / "leaving.stl"), "--reference", str(ref), "--crop",
+                 "-o", str(tmp_path / "b.seg.nrrd")]) == 0
+    got = gpuseg.read_segmentation(tmp_path / "b.seg.nrrd")["leaving"].mask
+    assert 0 < got.count() < ball.count()
