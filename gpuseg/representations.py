@@ -22,7 +22,7 @@ from .errors import InvalidInputError, UnsupportedParameterError
 
 __all__ = ["BINARY_LABELMAP", "CLOSED_SURFACE", "FRACTIONAL_LABELMAP", "PLANAR_CONTOUR", "ConversionParameter",
            "ConversionRule", "ConversionContext", "Representation", "PARAMETERS", "RULES", "REPRESENTATIONS",
-           "register_parameter", "parse_reference_geometry", "register_representation", "register_rule", "cheapest_path", "parameter_text",
+           "register_parameter", "parse_reference_geometry", "read_only", "register_representation", "register_rule", "cheapest_path", "parameter_text",
            "parse_parameters"]
 
 BINARY_LABELMAP = "Binary labelmap"
@@ -393,6 +393,28 @@ def cheapest_path(source: str, target: str, rules: Sequence[ConversionRule] | No
                 tie += 1
                 heapq.heappush(heap, (c, tie, r.target, path + [r]))
     raise InvalidInputError(f"no conversion path from {source!r} to {target!r}")
+
+
+def read_only(value: Any) -> Any:
+    """Make the numpy arrays of a converted value read-only (in place; arrays inside
+    dataclasses, dicts, lists and tuples too), so that a cached value cannot be changed by
+    whoever it is handed to. Returns ``value``."""
+    import dataclasses
+
+    import numpy as np
+
+    if isinstance(value, np.ndarray):
+        value.flags.writeable = False
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for f in dataclasses.fields(value):
+            read_only(getattr(value, f.name))
+    elif isinstance(value, dict):
+        for v in value.values():
+            read_only(v)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            read_only(v)
+    return value
 
 
 # --- gpuseg's rules -----------------------------------------------------------------------------

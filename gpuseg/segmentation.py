@@ -22,7 +22,7 @@ from .errors import GeometryMismatchError, GpusegError, InvalidInputError, Unkno
 from .geometry import ImageGeometry
 from .mask import Mask
 from .representations import (BINARY_LABELMAP, CLOSED_SURFACE, PARAMETERS, REPRESENTATIONS, ConversionContext,
-                              cheapest_path, known_parameter, parameter_text, parse_parameters)
+                              cheapest_path, known_parameter, parameter_text, parse_parameters, read_only)
 
 __all__ = ["Segment", "Segmentation", "DEFAULT_CONVERSION_PARAMETERS", "DEFAULT_TERMINOLOGY",
            "generate_segment_id"]
@@ -495,7 +495,8 @@ class Segmentation:
                 if len(results) != len(todo):  # pragma: no cover - a rule's contract
                     raise RuntimeError(f"rule {rule.name!r} returned {len(results)} values for {len(todo)} inputs")
                 for i, value in zip(todo, results):
-                    segs[i]._representations[rule.target] = (stamps[k][i], value)
+                    # cached values are shared with every caller: their arrays are read-only
+                    segs[i]._representations[rule.target] = (stamps[k][i], read_only(value))
             if k + 1 < n:
                 inputs = {i: segs[i]._representations[rule.target][1] for i in need[k + 1]}
 

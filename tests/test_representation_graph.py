@@ -197,6 +197,14 @@ def test_cache_hits_and_keys_on_parameters():
     f = seg.representation("a", FRACTIONAL_LABELMAP)
     assert seg["a"]._representations[CLOSED_SURFACE][1] is s2
     assert seg.representation("a", FRACTIONAL_LABELMAP) is f
+    # whoever gets a cached value cannot change it for the next caller
+    with pytest.raises(ValueError, match="read-only"):
+        s2.vertices[0] = 0
+    with pytest.raises(ValueError, match="read-only"):
+        f.counts[...] = 0
+    contours = seg.representation("a", PLANAR_CONTOUR)
+    with pytest.raises(ValueError, match="read-only"):
+        next(iter(contours.values()))[0][0] = 0
     # names and colors are not conversion inputs: they follow the segment
     seg.rename_segment("a", "liver")
     seg.set_color("liver", (1, 0, 0))
