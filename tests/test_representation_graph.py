@@ -501,3 +501,35 @@ def test_cli_import_mesh_goes_through_the_rule(tmp_path, capsys):
                  "-o", str(tmp_path / "b.seg.nrrd")]) == 0
     got = gpuseg.read_segmentation(tmp_path / "b.seg.nrrd")["leaving"].mask
     assert 0 < got.count() < ball.count()
+
+
+def test_surfaces_through_the_graph_equal_vtk(backend):
+    """The unsmoothed closed surface of the graph is VTK's vtkDiscreteFlyingEdges3D mesh in world
+    coordinates (an independent reference, on an oblique anisotropic grid)."""
+    vtk = pytest.importorskip("vtk")
+    from vtk.util import numpy_support as vtk_np
+
+    seg = _seg(backend)
+    vol = seg["a"].mask.to_numpy()
+    v = np.pad(vol.astype(np.uint8), 1)
+    img = vtk.vtkImageData()
+    img.SetDimensions(v.shape[2], v.shape[1], v.shape[0])
+    img.GetPointData().SetScalars(vtk_np.numpy_to_vtk(v.ravel(), deep=1))
+    fe = vtk.vtkDiscreteFlyingEdges3D()
+    fe.SetInputData(img)
+    fe.SetValue(0, 1)
+    fe.ComputeNormalsOff()
+    fe.Update()
+    out = fe.GetOutput()
+    ijk = vtk_np.vtk_to_numpy(out.GetPoints().GetData()).astype(np.float64) - 1
+    faces = vtk_np.vtk_to_numpy(out.GetPolys().GetConnectivityArray()).reshape(-1, 3)
+    m = seg.geometry.ijk_to_world
+    world = ijk @ m[:3, :3].T + m[:3, 3]
+    got = seg.representation("a", CLOSED_SURFACE, parameters=P0)
+    assert got.n_faces == faces.shape[0] and got.n_vertices == world.shape[0]
+    np.testing.assert_allclose(np.unique(got.vertices.astype(np.float64).round(3), axis=0),
+                               np.unique(world.astype(np.float32).astype(np.float64).round(3), axis=0), atol=2e-3)
+    ref = gpuseg.Surface(world, faces)
+    assert got.area() == pytest.approx(ref.area(), rel=1e-5)
+    assert abs(got.volume()) == pytest.approx(abs(ref.volume()), rel=1e-5)
+    assert got.is_watertight() and got.volume() > 0
