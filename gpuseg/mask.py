@@ -361,6 +361,13 @@ class Mask:
         b.logic("copy", words, self._box, self._words, self._box, None, None, 0, self._geometry.shape[2])
         return Mask(self._geometry, b, words, self._box)
 
+    def __copy__(self) -> "Mask":
+        # copy.copy / copy.deepcopy give a real copy with its own version and read-only words
+        return self.copy()
+
+    def __deepcopy__(self, memo) -> "Mask":
+        return self.copy()
+
     def to(self, backend: str | Backend) -> "Mask":
         """The same mask on another backend (a host round trip of the words only)."""
         b = get_backend(backend)

@@ -111,6 +111,13 @@ def test_host_words_are_read_only_outside_writing():
     viewed = Mask(g, m.backend, base[:2], (0, 0, 0, 2, 3, 2))
     base[0, 0, 0] = 1
     assert viewed.count() == 0 and owned.count() == 0
+    # copy.copy / deepcopy make real copies: new version, read-only words
+    import copy
+
+    for c in (copy.copy(m), copy.deepcopy(m)):
+        assert c.version != m.version and c.equals(m)
+        with pytest.raises(ValueError, match="read-only"):
+            c.words[0, 0, 0] = 0
     # a numba kernel that writes through .words is refused too
     from gpuseg.ops._cpu_morphology import or_offsets
 
