@@ -15,6 +15,7 @@ __all__ = [
     "GeometryMismatchError",
     "OutOfBoundsError",
     "EmptyRangeError",
+    "UnsupportedParameterError",
     "UnknownSegmentError",
     "DeviceMemoryError",
     "BackendUnavailableError",
@@ -44,6 +45,11 @@ class OutOfBoundsError(InvalidInputError):
 
 class EmptyRangeError(InvalidInputError):
     """A range is empty or invalid (lo > hi, NaN bounds)."""
+
+
+class UnsupportedParameterError(InvalidInputError):
+    """A conversion parameter has a value Slicer defines but gpuseg does not implement
+    (docs/representations.md, "Parameters")."""
 
 
 class UnknownSegmentError(GpusegError, KeyError):

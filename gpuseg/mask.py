@@ -10,7 +10,9 @@ follows the segment's size, not the volume's. The box grows when the mask is edi
 
 from __future__ import annotations
 
-from typing import Any
+import itertools
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -23,6 +25,10 @@ __all__ = ["Mask", "words_per_row", "box_for_extent", "extent_of_box", "union_bo
            "checked_extent", "pack_bits", "unpack_bits", "pack_block"]
 
 EMPTY_BOX: Box = (0, 0, 0, 0, 0, 0)
+
+#: One counter for every mask: a version number names one state of one mask, never two
+#: (docs/representations.md, "Versions").
+_VERSIONS = itertools.count(1)
 
 
 def words_per_row(ni: int) -> int:
@@ -68,13 +74,20 @@ def intersect_box(a: Box, b: Box) -> Box:
 class Mask:
     """A binary mask on a reference grid, bit-packed and resident on a backend's device."""
 
-    __slots__ = ("_geometry", "_backend", "_words", "_box", "__weakref__")
+    __slots__ = ("_geometry", "_backend", "_words", "_box", "_version", "_writing", "__weakref__")
 
     def __init__(self, geometry: ImageGeometry, backend: Backend, words: Any, box: Box) -> None:
+        """Wrap device ``words`` (shape ``box[3:]``) as a mask; the mask takes them over.
+
+        Write them afterwards only through :meth:`writing` (host numpy words are made
+        read-only here, so a write that bypasses the version fails).
+        """
         self._geometry = geometry
         self._backend = backend
         self._box = tuple(int(v) for v in box)  # type: ignore[assignment]
-        self._words = words
+        self._words = _owned_read_only(words)
+        self._version = next(_VERSIONS)
+        self._writing = 0
 
     # --- construction ------------------------------------------------------------------
     @classmethod
@@ -98,7 +111,8 @@ class Mask:
         """A mask with every voxel of ``extent`` (default: the whole grid) set."""
         m = cls.zeros(geometry, extent, backend=backend)
         ext = checked_extent(geometry, extent)
-        m._backend.logic("fill", m._words, m._box, None, None, None, None, ext.i0, ext.i1)
+        with m.writing() as words:
+            m._backend.logic("fill", words, m._box, None, None, None, None, ext.i0, ext.i1)
         return m
 
     @classmethod
@@ -163,8 +177,61 @@ class Mask:
 
     @property
     def words(self):
-        """The device array of words, shape ``(nk, nj, nw)`` of the box."""
+        """The device array of words, shape ``(nk, nj, nw)`` of the box, for reading.
+
+        Host (numpy) words are read-only; write through :meth:`writing`, which bumps
+        :attr:`version`. Device words cannot be flagged read-only: ops write them only inside
+        :meth:`writing` too, and run the same code on the CPU backend in the tests, where a
+        write outside it fails (docs/representations.md, "Versions").
+        """
         return self._words
+
+    @property
+    def version(self) -> int:
+        """A number that changes with every change of the mask's words or box.
+
+        Versions come from one counter shared by all masks, so a version names one state
+        of one mask: derived representations are cached under it.
+        """
+        return self._version
+
+    def _bump(self) -> None:
+        self._version = next(_VERSIONS)
+
+    @contextmanager
+    def writing(self) -> Iterator[Any]:
+        """Context for writing the words in place: yields the writable words array.
+
+        The version is bumped on entry and on exit, so nothing derived before or during
+        the write stays valid. Host words are writable only inside the context.
+
+        Yields
+        ------
+        words
+            The mask's device words (shape ``box[3:]``).
+
+        Examples
+        --------
+        >>> import numpy as np, gpuseg
+        >>> m = gpuseg.Mask.zeros(gpuseg.ImageGeometry((1, 1, 8)), backend="cpu")
+        >>> v = m.version
+        >>> with m.writing() as w:
+        ...     w[0, 0, 0] = 0b101
+        >>> m.count(), m.version > v
+        (2, True)
+        """
+        self._bump()
+        host = isinstance(self._words, np.ndarray)
+        if host and self._writing == 0:
+            self._words.flags.writeable = True
+        self._writing += 1
+        try:
+            yield self._words
+        finally:
+            self._writing -= 1
+            if host and self._writing == 0:
+                self._words.flags.writeable = False
+            self._bump()
 
     @property
     def box(self) -> Box:
@@ -236,9 +303,12 @@ class Mask:
         return out
 
     def _rebox(self, box: Box) -> None:
+        if self._writing:  # the words handed out by writing() would no longer be the mask's
+            raise InvalidInputError("a mask's box cannot change while its words are being written")
         words = self._backend.empty(box[3:], np.uint32, what=_what(self._geometry, box))
         self._backend.logic("copy", words, box, self._words, self._box, None, None, 0, self._geometry.shape[2])
-        self._words, self._box = words, box
+        self._words, self._box = _owned_read_only(words), box
+        self._bump()
 
     def grow_(self, extent: Extent) -> "Mask":
         """Enlarge the box in place so that it holds ``extent`` (clipped to the grid)."""
@@ -246,6 +316,7 @@ class Mask:
         box = union_box(self._box, box_for_extent(ext))  # type: ignore[arg-type]
         if box != self._box:
             self._rebox(box)
+        self._bump()  # every in-place method bumps, changed or not
         return self
 
     def apply_block_(self, block, box: Box, op: str) -> "Mask":
@@ -259,13 +330,14 @@ class Mask:
             return self
         self.grow_(extent_of_box(box, self._geometry.shape[2]))
         b = self._backend
-        if b.name == "cpu":
-            b._k.apply_block(self._words, self._box[0], self._box[1], self._box[2], block,  # type: ignore[attr-defined]
-                             box[0], box[1], box[2], codes[op])
-        else:
-            i32 = np.int32
-            b.launch(b.kernel("masks", "apply_block"), box[3] * box[4] * box[5],  # type: ignore[attr-defined]
-                     [self._words, *(i32(v) for v in self._box), block, *(i32(v) for v in box), i32(codes[op])])
+        with self.writing() as words:
+            if b.name == "cpu":
+                b._k.apply_block(words, self._box[0], self._box[1], self._box[2], block,  # type: ignore[attr-defined]
+                                 box[0], box[1], box[2], codes[op])
+            else:
+                i32 = np.int32
+                b.launch(b.kernel("masks", "apply_block"), box[3] * box[4] * box[5],  # type: ignore[attr-defined]
+                         [words, *(i32(v) for v in self._box), block, *(i32(v) for v in box), i32(codes[op])])
         return self
 
     def block(self, box: Box):
@@ -279,6 +351,7 @@ class Mask:
         box = box_for_extent(self.extent())
         if box != self._box:
             self._rebox(box)
+        self._bump()  # every in-place method bumps, changed or not
         return self
 
     def cropped(self) -> "Mask":
@@ -290,6 +363,13 @@ class Mask:
         words = b.empty(self._box[3:], np.uint32, what=_what(self._geometry, self._box))
         b.logic("copy", words, self._box, self._words, self._box, None, None, 0, self._geometry.shape[2])
         return Mask(self._geometry, b, words, self._box)
+
+    def __copy__(self) -> "Mask":
+        # copy.copy / copy.deepcopy give a real copy with its own version and read-only words
+        return self.copy()
+
+    def __deepcopy__(self, memo) -> "Mask":
+        return self.copy()
 
     def to(self, backend: str | Backend) -> "Mask":
         """The same mask on another backend (a host round trip of the words only)."""
@@ -321,9 +401,9 @@ class Mask:
     def _combine(self, op: str, other: "Mask", box: Box) -> "Mask":
         self.check_compatible(other)
         b = self._backend
-        out = Mask(self._geometry, b, b.empty(box[3:], np.uint32, what=f"{op} result"), box)
-        b.logic(op, out._words, box, self._words, self._box, other._words, other._box, 0, self.shape[2])
-        return out
+        words = b.empty(box[3:], np.uint32, what=f"{op} result")
+        b.logic(op, words, box, self._words, self._box, other._words, other._box, 0, self.shape[2])
+        return Mask(self._geometry, b, words, box)
 
     def __or__(self, other: "Mask") -> "Mask":
         self.check_compatible(other)
@@ -344,13 +424,23 @@ class Mask:
         ext = self._geometry.extent
         box = box_for_extent(ext)
         b = self._backend
-        out = Mask(self._geometry, b, b.empty(box[3:], np.uint32, what="invert result"), box)
-        b.logic("invert", out._words, box, self._words, self._box, None, None, ext.i0, ext.i1)
-        return out
+        words = b.empty(box[3:], np.uint32, what="invert result")
+        b.logic("invert", words, box, self._words, self._box, None, None, ext.i0, ext.i1)
+        return Mask(self._geometry, b, words, box)
 
     def __repr__(self) -> str:
         return (f"<Mask on grid {self.shape} (k,j,i), box {self.box_extent}, {self.nbytes} bytes, "
                 f"{self._backend.name}>")
+
+
+def _owned_read_only(words: Any) -> Any:
+    """Host words become read-only (a view or a foreign buffer is copied first, so that no
+    writable alias of them stays outside the mask); device arrays pass through."""
+    if isinstance(words, np.ndarray):
+        if not words.flags.owndata or not words.flags.writeable:
+            words = words.copy()
+        words.flags.writeable = False
+    return words
 
 
 def _what(geometry: ImageGeometry, box: Box) -> str:

@@ -13,50 +13,41 @@ import secrets
 import string
 import uuid
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator, Mapping
 
 import numpy as np
 
 from .backends import Backend, get_backend
-from .errors import GeometryMismatchError, InvalidInputError, UnknownSegmentError
+from .errors import GeometryMismatchError, GpusegError, InvalidInputError, UnknownSegmentError
 from .geometry import ImageGeometry
 from .mask import Mask
+from .representations import (BINARY_LABELMAP, CLOSED_SURFACE, PARAMETERS, REPRESENTATIONS, ConversionContext,
+                              cheapest_path, known_parameter, parameter_text, parse_parameters, read_only)
 
 __all__ = ["Segment", "Segmentation", "DEFAULT_CONVERSION_PARAMETERS", "DEFAULT_TERMINOLOGY",
            "generate_segment_id"]
 
-SOURCE_REPRESENTATION = "Binary labelmap"
-CLOSED_SURFACE = "Closed surface"
+SOURCE_REPRESENTATION = BINARY_LABELMAP
 
 #: Slicer's default terminology entry for a new segment (reference §1.1).
 DEFAULT_TERMINOLOGY = ("Segmentation category and type - 3D Slicer General Anatomy list~SCT^85756007^Tissue~"
                        "SCT^85756007^Tissue~^^~Anatomic codes - DICOM master list~^^~^^")
 
-#: Slicer's conversion parameters: name -> (default value, description), reference §1.3.
-DEFAULT_CONVERSION_PARAMETERS: dict[str, tuple[str, str]] = {
-    "Collapse labelmaps": ("1", "Merge the labelmaps into as few shared labelmaps as possible 1 = created "
-                           "labelmaps will be shared if possible without overwriting each other."),
-    "Compute surface normals": ("1", "Compute surface normals. 1 (default) = surface normals are computed. "
-                                "0 = surface normals are not computed (slightly faster but produces less smooth "
-                                "surface display)."),
-    "Conversion method": ("0", "Method used for labelmap to surface conversion. 0 = flying edges, "
-                          "1 = surface nets."),
-    "Crop to reference image geometry": ("0", "Crop the model to the extent of reference geometry. 0 (default) = "
-                                         "created labelmap will contain the entire model. 1 = created labelmap "
-                                         "extent will be within reference image extent."),
-    "Decimation factor": ("0.0", "Desired reduction in the total number of polygons. Range: 0.0 (no decimation) "
-                          "to 1.0 (as much simplification as possible)."),
-    "Joint smoothing": ("0", "Perform joint smoothing."),
-    "Oversampling factor": ("1", "Determines the oversampling of the reference image geometry. If it's a number, "
-                            "then all segments are oversampled with the same value (value of 1 means no "
-                            "oversampling). If it has the value \"A\", then automatic oversampling is calculated."),
-    "Reference image geometry": ("", "Image geometry description string determining the geometry of the "
-                                 "labelmap that is created in course of conversion."),
-    "Smoothing factor": ("0.5", "Smoothing factor. Range: 0.0 (no smoothing) to 1.0 (strong smoothing)."),
-    "SurfaceNets smoothing": ("0", "Use SurfaceNets internal smoothing."),
-    "Threshold fraction": ("0.5", "Determines the threshold that the closed surface is created at as a "
-                           "fractional value between 0 and 1."),
-}
+#: Slicer's core conversion parameters: name -> (default value, description), reference §1.3
+#: (defined with their parsers in :mod:`gpuseg.representations`).
+DEFAULT_CONVERSION_PARAMETERS: dict[str, tuple[str, str]] = {p.name: (p.default, p.description)
+                                                             for p in PARAMETERS.values()}
+
+class _ReadOnlyParameters(dict):
+    """A dict (so that it serializes like one) that refuses changes: conversion parameters
+    change through Segmentation.set_conversion_parameter, which checks them."""
+
+    def _refuse(self, *args, **kwargs):
+        raise InvalidInputError("conversion parameters are read-only here; use "
+                                "Segmentation.set_conversion_parameter(name, value)")
+
+    __setitem__ = __delitem__ = update = pop = popitem = clear = setdefault = __ior__ = _refuse  # type: ignore
+
 
 _ALNUM = string.ascii_letters + string.digits
 
@@ -110,10 +101,28 @@ class Segment:
     visible: bool = True
     #: label value the segment had in its file layer (kept for round trips; layers are recomputed)
     label_value: int = 1
+    #: derived representations: name -> (stamp, value); see Segmentation.representation
+    _representations: dict[str, tuple[Any, Any]] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.color = _color(self.color)
         self.tags = dict(self.tags)
+
+    def __setattr__(self, name: str, value) -> None:
+        if name == "mask":
+            # a new mask: everything derived from the old one goes (its stamps could not match anyway)
+            if not isinstance(value, Mask):
+                raise InvalidInputError(f"a segment's mask must be a Mask, got {type(value).__name__}")
+            reps = self.__dict__.get("_representations")
+            if reps:
+                reps.clear()
+        object.__setattr__(self, name, value)
+
+    @property
+    def cached_representations(self) -> list[str]:
+        """Names of the derived representations held in the cache (up to date or not; see
+        :attr:`Segmentation.contained_representations` for the up-to-date ones)."""
+        return list(self._representations)
 
     @property
     def terminology(self) -> str | None:
@@ -145,12 +154,12 @@ class Segmentation:
         self.backend = get_backend(backend)
         self._segments: dict[str, Segment] = {}
         self.source_representation = SOURCE_REPRESENTATION
-        self.contained_representations: list[str] = [SOURCE_REPRESENTATION]
-        self.conversion_parameters: dict[str, tuple[str, str]] = dict(DEFAULT_CONVERSION_PARAMETERS)
+        #: the representation names a file listed when it was read (Slicer re-creates them on
+        #: load; gpuseg converts on demand). What is written comes from the cache.
+        self.listed_representations: list[str] = [SOURCE_REPRESENTATION]
+        self._params: dict[str, tuple[str, str]] = dict(DEFAULT_CONVERSION_PARAMETERS)
         #: header keys read from a file that gpuseg does not interpret, written back unchanged
         self.extra_fields: dict[str, str] = {}
-        #: per-segment cache of derived representations (e.g. closed surfaces), keyed by segment id
-        self._derived: dict[str, dict[str, object]] = {}
 
     # --- container protocol -----------------------------------------------------------------
     def __len__(self) -> int:
@@ -239,7 +248,6 @@ class Segmentation:
     def remove_segment(self, key: str | int) -> Segment:
         seg = self.segment(key)
         del self._segments[seg.id]
-        self._derived.pop(seg.id, None)
         return seg
 
     def keep_only(self, keys: Iterable[str]) -> None:
@@ -276,19 +284,288 @@ class Segmentation:
         self.reorder(ids)
 
     def set_mask(self, key: str | int, mask: Mask) -> None:
-        """Replace a segment's mask; derived representations of that segment are dropped."""
+        """Replace a segment's mask; its derived representations are dropped."""
         self._check_mask(mask)
         seg = self.segment(key)
-        seg.mask = mask
-        self.invalidate(seg.id)
+        seg.mask = mask  # Segment drops its cache on a new mask
 
     def invalidate(self, segment_id: str) -> None:
-        """Drop cached derived representations of a segment (call after editing its mask)."""
-        self._derived.pop(segment_id, None)
+        """Drop a segment's cached derived representations now (to free memory).
 
-    def derived(self, segment_id: str) -> dict[str, object]:
-        """The cache of derived representations of one segment (by representation name)."""
-        return self._derived.setdefault(self.segment(segment_id).id, {})
+        Never needed for correctness: every cached value carries the versions of the masks
+        it was made from, and one whose versions no longer match is never served.
+        """
+        self.segment(segment_id)._representations.clear()
+
+    # --- conversion parameters (reference §1.3; docs/representations.md) ---------------------
+    @property
+    def conversion_parameters(self) -> Mapping[str, tuple[str, str]]:
+        """Read-only copy ``name -> (value text, description)``; change values with
+        :meth:`set_conversion_parameter`."""
+        return _ReadOnlyParameters(self._params)
+
+    @conversion_parameters.setter
+    def conversion_parameters(self, params: Mapping[str, tuple[str, str]]) -> None:
+        # used by file readers: values are kept as written (a file may hold values of rules
+        # gpuseg does not have); the rules check the values they read when they run
+        new = {}  # exactly the file's (a missing one takes its default when a rule reads it)
+        for name, pair in dict(params).items():
+            if not isinstance(name, str) or not isinstance(pair, (tuple, list)) or len(pair) != 2:
+                raise InvalidInputError(f"conversion parameters map a name to (value, description), got "
+                                        f"{name!r}: {pair!r}")
+            new[name] = (str(pair[0]), str(pair[1]))
+        self._params = new
+
+    def conversion_parameter(self, name: str) -> str:
+        """The value text of one conversion parameter (its default if it is not set)."""
+        if name in self._params:
+            return self._params[name][0]
+        p = known_parameter(name)
+        if p is None:
+            raise InvalidInputError(f"unknown conversion parameter {name!r}")
+        return p.default
+
+    def set_conversion_parameter(self, name: str, value) -> None:
+        """Set a conversion parameter (Slicer's ``SetConversionParameter``).
+
+        Parameters
+        ----------
+        name : str
+            One of Slicer's parameter names (:data:`gpuseg.representations.PARAMETERS`, or
+            SlicerRT's ``Default slice thickness`` / ``End capping``).
+        value : str, number or bool
+            Booleans become 0/1.
+
+        Raises
+        ------
+        InvalidInputError
+            Unknown name, or a value that is not valid for the parameter.
+        UnsupportedParameterError
+            A value Slicer defines but gpuseg does not implement.
+        """
+        p = known_parameter(name)
+        if p is None:
+            raise InvalidInputError(f"unknown conversion parameter {name!r}; known: {', '.join(PARAMETERS)}")
+        text = parameter_text(value)
+        texts = {n: v for n, (v, _) in self._params.items()}
+        texts[name] = text
+        # check it together with the parameters its reasons look at (method, smoothing)
+        related = [n for n in ("Conversion method", "Smoothing factor") if n != name]
+        parse_parameters(texts, [name] + related)
+        if p.name == "Reference image geometry" and text:
+            from .representations import check_reference_geometry
+
+            check_reference_geometry({name: p.parse(text)}, self)
+        self._params[name] = (text, self._params.get(name, (p.default, p.description))[1])
+
+    def _parameter_texts(self, overrides: Mapping[str, Any] | None) -> dict[str, str]:
+        texts = {n: v for n, (v, _) in self._params.items()}
+        for n, v in (overrides or {}).items():
+            if known_parameter(n) is None:
+                raise InvalidInputError(f"unknown conversion parameter {n!r}; known: {', '.join(PARAMETERS)}")
+            texts[n] = parameter_text(v)
+        return texts
+
+    # --- representations (the graph of gpuseg.representations) --------------------------------
+    def representation(self, segment: str | int, name: str, *, parameters: Mapping[str, Any] | None = None):
+        """One segment's representation ``name``, through the cheapest conversion path.
+
+        Parameters
+        ----------
+        segment : str or int
+            Id, name or position.
+        name : str
+            ``"Binary labelmap"`` (the mask itself), ``"Closed surface"``, ``"Fractional
+            labelmap"``, ``"Planar contour"`` or another registered representation.
+        parameters : mapping, optional
+            Conversion parameter values for this call only (Slicer's names).
+
+        Returns
+        -------
+        object
+            A :class:`~gpuseg.mask.Mask`, :class:`~gpuseg.surface.Surface`,
+            :class:`~gpuseg.surface.representations.FractionalLabelmap` or ``{slice: [contours]}``.
+            With joint smoothing, the surface is smoothed together with all the segments.
+
+        Raises
+        ------
+        InvalidInputError
+            Unknown representation, or a bad parameter value.
+        UnsupportedParameterError
+            A parameter on the path has a value gpuseg does not implement.
+
+        Examples
+        --------
+        >>> import numpy as np, gpuseg
+        >>> g = gpuseg.ImageGeometry((4, 4, 4))
+        >>> seg = gpuseg.Segmentation(g, backend="cpu")
+        >>> a = np.zeros(g.shape, bool); a[1:3, 1:3, 1:3] = True
+        >>> s = seg.add_segment(gpuseg.Mask.from_numpy(a, g, backend="cpu"), name="cube")
+        >>> seg.representation("cube", "Closed surface", parameters={"Smoothing factor": 0}).n_faces
+        44
+        >>> seg.contained_representations
+        ['Binary labelmap']
+        """
+        seg = self.segment(segment)
+        group = None if name == self.source_representation else self.segment_ids
+        return self._convert([seg.id], name, parameters, group=group)[0]
+
+    def representations(self, name: str, segments: Iterable[str | int] | None = None, *,
+                        parameters: Mapping[str, Any] | None = None, progress: bool = False) -> list:
+        """Representation ``name`` of several segments (default: all), converted together.
+
+        Like :meth:`representation`; segments that need converting are converted in one call
+        of each rule (surface nets mesh them in one pass). With joint smoothing the listed
+        segments are smoothed as one group.
+
+        Returns
+        -------
+        list
+            One value per segment, in order.
+        """
+        ids = [self.segment(k).id for k in (segments if segments is not None else self.segment_ids)]
+        return self._convert(ids, name, parameters, progress=progress)
+
+    def _stamps(self, ids: list[str], name: str, texts: Mapping[str, str], group: list[str] | None = None):
+        """The conversion path to ``name``, parsed values per rule and stamps per step and segment."""
+        if self.source_representation != SOURCE_REPRESENTATION:  # pragma: no cover - readers keep the default
+            raise InvalidInputError(f"source representation {self.source_representation!r} is not supported")
+        path = cheapest_path(self.source_representation, name)
+        values = [parse_parameters(texts, r.parameters) for r in path]
+        segs = [self._segments[i] for i in ids]
+        members = [self._segments[i] for i in (group if group is not None else ids)]
+        joint = bool(path) and path[0].joint is not None and path[0].joint(values[0])  # type: ignore[misc]
+        if joint:
+            shared = tuple((x.id, x.mask.version) for x in members)
+            prev: list = [shared for _ in segs]
+        else:
+            prev = [((x.id, x.mask.version),) for x in segs]
+        stamps = []
+        for r, v in zip(path, values):
+            prev = [(r.name, p, tuple(sorted(v.items()))) for p in prev]
+            stamps.append(prev)
+        return path, values, stamps, joint, members
+
+    @staticmethod
+    def _hit(seg: Segment, name: str, stamp) -> bool:
+        entry = seg._representations.get(name)
+        return entry is not None and entry[0] == stamp
+
+    def _convert(self, ids: list[str], name: str, overrides, *, progress: bool = False,
+                 group: list[str] | None = None) -> list:
+        segs = [self._segments[i] for i in ids]
+        for x in segs:
+            self._check_mask(x.mask)
+        if name == self.source_representation:
+            return [x.mask for x in segs]
+        texts = self._parameter_texts(overrides)
+        path, values, stamps, joint, members = self._stamps(ids, name, texts, group)
+        if joint and group is not None and list(group) != ids:
+            # a jointly smoothed value depends on the whole group: convert the group (ids are in it)
+            path, values, stamps, joint, members = self._stamps(list(group), name, texts, group)
+            for x in members:
+                self._check_mask(x.mask)
+            self._run(members, path, values, stamps, joint, progress)
+        else:
+            self._run(segs, path, values, stamps, joint, progress)
+        return [self._finish(self._segments[i], name) for i in ids]
+
+    def _finish(self, seg: Segment, name: str):
+        value = seg._representations[name][1]
+        rep = REPRESENTATIONS.get(name)
+        if rep is not None and rep.annotate is not None:
+            rep.annotate(value, seg)
+        return value
+
+    def _run(self, segs: list[Segment], path, values, stamps, joint: bool, progress: bool) -> None:
+        """Convert along ``path`` what the cache does not hold, step by step; cache every step."""
+        n = len(path)
+        need: list[set[int]] = [set() for _ in range(n)]
+        need[-1] = {i for i, x in enumerate(segs) if not self._hit(x, path[-1].target, stamps[-1][i])}
+        for k in range(n - 1, 0, -1):
+            need[k - 1] = {i for i in need[k] if not self._hit(segs[i], path[k - 1].target, stamps[k - 1][i])}
+        if joint and need[0]:
+            need[0] = set(range(len(segs)))
+        inputs = {i: segs[i].mask for i in need[0]}
+        for k, (rule, v) in enumerate(zip(path, values)):
+            todo = sorted(need[k])
+            if todo:
+                ctx = ConversionContext(self, [segs[i] for i in todo], progress)
+                results = rule.convert([inputs[i] for i in todo], dict(v), ctx)
+                if len(results) != len(todo):  # pragma: no cover - a rule's contract
+                    raise RuntimeError(f"rule {rule.name!r} returned {len(results)} values for {len(todo)} inputs")
+                for i, value in zip(todo, results):
+                    # cached values are shared with every caller: their arrays are read-only
+                    segs[i]._representations[rule.target] = (stamps[k][i], read_only(value))
+            if k + 1 < n:
+                inputs = {i: segs[i]._representations[rule.target][1] for i in need[k + 1]}
+
+    @property
+    def contained_representations(self) -> list[str]:
+        """The representations every segment holds up to date, under the segmentation's own
+        conversion parameters: the source, then each derived one present in the cache for
+        all segments (Slicer keeps the same set in every segment). Files list these."""
+        names = [self.source_representation]
+        if not self._segments:
+            return names
+        texts = self._parameter_texts(None)
+        ids = self.segment_ids
+        for name in REPRESENTATIONS:
+            if name == self.source_representation:
+                continue
+            try:
+                path, _, stamps, _, _ = self._stamps(ids, name, texts, ids)
+            except GpusegError:  # parameters gpuseg cannot honour: nothing of it can be present
+                continue
+            segs = [self._segments[i] for i in ids]
+            if all(self._hit(x, path[-1].target, stamps[-1][i]) for i, x in enumerate(segs)):
+                names.append(name)
+        return names
+
+    @contained_representations.setter
+    def contained_representations(self, names: Iterable[str]) -> None:
+        # readers give the file's list; it is kept as listed_representations
+        self.listed_representations = [str(n) for n in names]
+
+    def add_segment_from_surface(self, surface, *, name: str | None = None, color=None,
+                                 what: str = "closed surface", **kwargs) -> Segment:
+        """Add a segment from a closed surface (Slicer's ``Closed surface to binary labelmap``
+        rule, with this segmentation's conversion parameters).
+
+        Parameters
+        ----------
+        surface : Surface or (vertices, faces)
+            A closed mesh in world LPS mm.
+        name, color
+            As in :meth:`add_segment` (other keyword arguments too).
+        what : str
+            The mesh's name in error messages.
+
+        Raises
+        ------
+        InvalidInputError
+            The mesh is not closed.
+        UnsupportedParameterError
+            A geometry parameter gpuseg cannot honour, or, with ``Crop to reference image
+            geometry`` = 0, a mesh that reaches past the grid.
+        """
+        from .surface.mesh import Surface
+
+        if not isinstance(surface, Surface):
+            try:
+                v, f = surface
+            except (TypeError, ValueError):
+                raise InvalidInputError(f"{what}: expected a Surface or (vertices, faces)") from None
+            surface = Surface(np.asarray(v, np.float64), np.asarray(f, np.int64))
+        path = cheapest_path(CLOSED_SURFACE, self.source_representation)
+        texts = self._parameter_texts(None)
+        # the segment-to-be, so that the rules can name it in their messages
+        holder = Segment(id="", name=what, mask=Mask.empty(self.geometry, backend=self.backend))
+        value: Any = surface
+        for rule in path:
+            ctx = ConversionContext(self, [holder])
+            value = rule.convert([value], parse_parameters(texts, rule.parameters), ctx)[0]
+        return self.add_segment(value, name=name, color=color, **kwargs)
 
     def merge(self, other: "Segmentation", *, prefix: str = "") -> list[Segment]:
         """Append copies of ``other``'s segments (same grid); ids are made unique."""

@@ -172,7 +172,7 @@ def test_surface_and_import_mesh(tmp_path, capsys):
     np.testing.assert_array_equal(back["box_only"].mask.to_numpy(), box)
     # bad input: one line, exit 2
     res = run_cli("surface", str(src), "-o", str(tmp_path / "x.stl"), "--smoothing", "3")
-    assert res.returncode == 2 and "smoothing factor" in res.stderr and "Traceback" not in res.stderr
+    assert res.returncode == 2 and "smoothing factor" in res.stderr.lower() and "Traceback" not in res.stderr
     res = run_cli("surface", str(src), "-o", str(tmp_path / "x.xyz"))
     assert res.returncode == 2 and "Traceback" not in res.stderr
     open_mesh = tmp_path / "open.obj"

@@ -5,7 +5,8 @@ import importlib
 
 import pytest
 
-MODULES = ["gpuseg", "gpuseg.ops.threshold", "gpuseg.ops.morphology", "gpuseg.surface.mesh"]
+MODULES = ["gpuseg", "gpuseg.ops.threshold", "gpuseg.ops.morphology", "gpuseg.surface.mesh", "gpuseg.segmentation",
+           "gpuseg.mask"]
 
 
 @pytest.mark.parametrize("name", MODULES)

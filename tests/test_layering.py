@@ -16,8 +16,7 @@ ROOT = Path(__file__).resolve().parents[1] / "gpuseg"
 # Until the kernel registry lands (issue 10, part 1), the numba twins of the device kernels in
 # ops/, io/ and surface/ build on the CPU backend's private kernel module.
 ALLOWED_PRIVATE = {"gpuseg.backends._cpu_kernels"}
-# Until the representation graph lands (issue 10, part 3): its helper cuts this circle.
-ALLOWED_CIRCLES = [{"gpuseg.surface.mesh", "gpuseg.surface.representations"}]
+ALLOWED_CIRCLES: list[set[str]] = []
 
 
 def module_name(path: Path) -> str:

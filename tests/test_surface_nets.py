@@ -120,13 +120,20 @@ def test_joint_smoothing_keeps_a_shared_boundary():
 
 def test_cache_of_a_joint_group_is_recomputed_when_one_segment_changes():
     seg = _two_touching_boxes()
-    first = segment_surfaces(seg, smoothing=0, method="surface-nets", normals=False)
-    again = segment_surfaces(seg, smoothing=0, method="surface-nets", normals=False)
+    kw = dict(smoothing=0.5, method="surface-nets", joint_smoothing=True, normals=False)
+    first = segment_surfaces(seg, **kw)
+    again = segment_surfaces(seg, **kw)
     assert again[0] is first[0] and again[1] is first[1]
     seg.set_mask("a", Mask.zeros(seg.geometry, backend="cpu"))
-    after = segment_surfaces(seg, smoothing=0, method="surface-nets", normals=False)
+    after = segment_surfaces(seg, **kw)
     assert after[0].is_empty() and after[1] is not first[1]
     assert after[1].n_faces == first[1].n_faces
+    # without joint smoothing a segment's surface does not depend on the others: it stays cached
+    plain = dict(smoothing=0, method="surface-nets", normals=False)
+    one = segment_surfaces(seg, **plain)
+    seg.set_mask("a", seg["b"].mask.copy())
+    two = segment_surfaces(seg, **plain)
+    assert two[1] is one[1] and two[0] is not one[0]
 
 
 def test_closed_surface_surface_nets_world_volume():

@@ -40,6 +40,9 @@ def register(sub) -> None:
     p.add_argument("--ras", action="store_true", help="mesh coordinates are RAS (Slicer's models), not LPS")
     p.add_argument("--repair", action="store_true",
                    help="merge duplicate vertices and fix winding before the closed-mesh check")
+    p.add_argument("--crop", action="store_true",
+                   help="crop meshes that reach past the reference grid (Slicer's 'Crop to reference image "
+                        "geometry' = 1; without it such a mesh is an error)")
     add_backend_arg(p)
     p.set_defaults(func=cmd_import_mesh)
 
@@ -79,7 +82,6 @@ def cmd_import_mesh(args: argparse.Namespace) -> int:
     from .. import Segmentation, read_image, read_segmentation, write_segmentation
     from ..errors import FileFormatError
     from ..io.meshes import read_mesh
-    from ..surface.mesh import mesh_to_mask
 
     ref = Path(args.reference)
     if not ref.exists():
@@ -89,13 +91,15 @@ def cmd_import_mesh(args: argparse.Namespace) -> int:
     else:
         img = read_image(ref, backend=args.backend)
         seg = Segmentation(img.geometry, backend=img.backend)
+    if args.crop:
+        seg.set_conversion_parameter("Crop to reference image geometry", 1)
     for path in args.meshes:
         v, f = read_mesh(path, repair=args.repair)
         if args.ras:  # RAS -> LPS flips x and y: a rotation, so the winding stays outward
             v = v * np.array([-1.0, -1.0, 1.0])
-        mask = mesh_to_mask(v, f, seg.geometry, backend=seg.backend, what=str(path))
         name = Path(path).name.split(".")[0]
-        s = seg.add_segment(mask, name=name)
-        print(f"{path}: segment {s.name!r}, {mask.count()} voxels")
+        # the graph's closed surface -> binary labelmap rule, with the segmentation's parameters
+        s = seg.add_segment_from_surface((v, f), name=name, what=str(path))
+        print(f"{path}: segment {s.name!r}, {s.mask.count()} voxels")
     write_segmentation(seg, args.output)
     return 0

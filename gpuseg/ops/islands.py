@@ -90,20 +90,21 @@ class Islands:
         out = Mask(m.geometry, b, b.empty(m.box[3:], np.uint32, what="island mask"), m.box)
         if m.nbytes == 0:
             return out
-        if b.name == "cpu":
-            from ._cpu_islands import runs_to_words
+        with out.writing() as words:
+            if b.name == "cpu":
+                from ._cpu_islands import runs_to_words
 
-            runs_to_words(self._offsets, self._hs, self._he, self.run_labels, selected, out.words)
-        else:
-            assert isinstance(b, ClikeBackend)
-            if self._dev is None:
-                self._dev = (b.asarray(self._offsets), b.asarray(self.run_labels if self.run_labels.size
-                                                                 else np.zeros(1, np.int32)))
-            offs, labs = self._dev
-            nrows = m.box[3] * m.box[4]
-            b.launch(b.kernel("islands", "runs_to_words"), nrows,
-                     [offs, _i64(nrows), _i32(m.box[5]), self._starts if self._starts is not None else b.dummy(),
-                      self._ends if self._ends is not None else b.dummy(), labs, b.asarray(selected), out.words])
+                runs_to_words(self._offsets, self._hs, self._he, self.run_labels, selected, words)
+            else:
+                assert isinstance(b, ClikeBackend)
+                if self._dev is None:
+                    self._dev = (b.asarray(self._offsets), b.asarray(self.run_labels if self.run_labels.size
+                                                                     else np.zeros(1, np.int32)))
+                offs, labs = self._dev
+                nrows = m.box[3] * m.box[4]
+                b.launch(b.kernel("islands", "runs_to_words"), nrows,
+                         [offs, _i64(nrows), _i32(m.box[5]), self._starts if self._starts is not None else b.dummy(),
+                          self._ends if self._ends is not None else b.dummy(), labs, b.asarray(selected), words])
         return out.shrink_()
 
     def to_numpy(self) -> np.ndarray:

@@ -22,7 +22,8 @@ def _binary(op: str, a: Mask, b: Mask, box) -> Mask:
     a.check_compatible(b)
     bk = a.backend
     out = Mask(a.geometry, bk, bk.empty(box[3:], np.uint32, what=f"{op} result"), box)
-    bk.logic(op, out.words, box, a.words, a.box, b.words, b.box, 0, a.shape[2])
+    with out.writing() as words:
+        bk.logic(op, words, box, a.words, a.box, b.words, b.box, 0, a.shape[2])
     return out
 
 
@@ -58,7 +59,8 @@ def invert(a: Mask, extent: Extent | None = None) -> Mask:
     box = box_for_extent(ext)
     bk = a.backend
     out = Mask(a.geometry, bk, bk.empty(box[3:], np.uint32, what="invert result"), box)
-    bk.logic("invert", out.words, box, a.words, a.box, None, None, ext.i0, ext.i1)
+    with out.writing() as words:
+        bk.logic("invert", words, box, a.words, a.box, None, None, ext.i0, ext.i1)
     return out
 
 

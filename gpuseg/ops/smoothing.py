@@ -50,15 +50,16 @@ def _median(mask: Mask, kernel_mm: float) -> Mask:
     # a voxel can only become set within the half-size of a set voxel
     out = Mask.zeros(g, ext.pad((hk, hj, hi)).clip(g.shape), backend=b)
     gk, gj, gi = g.shape
-    if b.name == "cpu":
-        from ._cpu_smoothing import median_majority
+    with out.writing() as words:
+        if b.name == "cpu":
+            from ._cpu_smoothing import median_majority
 
-        median_majority(out.words, *out.box[:3], mask.words, *mask.box[:3], hk, hj, hi, gk, gj, gi)
-    else:
-        assert isinstance(b, ClikeBackend)
-        b.launch(b.kernel("smoothing", "median_majority"), out.box[3] * out.box[4] * out.box[5],
-                 [out.words, *(_i32(v) for v in out.box), mask.words, *(_i32(v) for v in mask.box),
-                  _i32(hk), _i32(hj), _i32(hi), _i32(gk), _i32(gj), _i32(gi)])
+            median_majority(words, *out.box[:3], mask.words, *mask.box[:3], hk, hj, hi, gk, gj, gi)
+        else:
+            assert isinstance(b, ClikeBackend)
+            b.launch(b.kernel("smoothing", "median_majority"), out.box[3] * out.box[4] * out.box[5],
+                     [words, *(_i32(v) for v in out.box), mask.words, *(_i32(v) for v in mask.box),
+                      _i32(hk), _i32(hj), _i32(hi), _i32(gk), _i32(gj), _i32(gi)])
     return out.shrink_()
 
 

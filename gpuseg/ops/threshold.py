@@ -99,9 +99,10 @@ def threshold(image: Image, lo: float, hi: float, *, mask: Mask | None = None,
     if bounds is None or box[3] * box[4] * box[5] == 0:
         return Mask.empty(geom, backend=b)
     out = Mask(geom, b, b.empty(box[3:], np.uint32, what=f"threshold result on grid {geom.shape}"), box)
-    b.threshold(image.data, bounds[0], bounds[1], out.words, box,
-                mask.words if mask is not None else None, mask.box if mask is not None else None)
-    if extent is not None and (ext.i0 % 32 or ext.i1 != out.box_extent.i1):
-        # the word-aligned box may reach past the extent in i: clear those bits
-        b.logic("copy", out.words, box, out.words, box, None, None, ext.i0, ext.i1)
+    with out.writing() as words:
+        b.threshold(image.data, bounds[0], bounds[1], words, box,
+                    mask.words if mask is not None else None, mask.box if mask is not None else None)
+        if extent is not None and (ext.i0 % 32 or ext.i1 != out.box_extent.i1):
+            # the word-aligned box may reach past the extent in i: clear those bits
+            b.logic("copy", words, box, words, box, None, None, ext.i0, ext.i1)
     return out

@@ -209,12 +209,55 @@ def closed_surface(mask: Mask, *, smoothing: float = 0.0, decimation: float = 0.
                    name=name, color=color)
 
 
+def sub_voxel_geometry(geometry: ImageGeometry, ext, n: int) -> ImageGeometry:
+    """The grid of sub-voxel sample points of ``ext``: ``n`` per voxel and axis, centred in the
+    voxel (``n = 1`` is the voxel centres of ``ext`` themselves)."""
+    m = geometry.ijk_to_world
+    shift = np.array([ext.i0, ext.j0, ext.k0], float) - 0.5 + 0.5 / n
+    sub = np.eye(4)
+    sub[:3, :3] /= n
+    sub[:3, 3] = shift
+    shape = (ext.shape[0] * n, ext.shape[1] * n, ext.shape[2] * n)
+    return ImageGeometry.from_matrix(shape, m @ sub)
+
+
+def mesh_box(vertices: np.ndarray, geometry: ImageGeometry, pad: int = 0):
+    """The voxel extent (not clipped to the grid) whose voxel centres a mesh's bounding box
+    may hold, padded by ``pad`` voxels."""
+    from ..geometry import Extent
+
+    ijk = geometry.world_to_ijk_points(np.asarray(vertices, np.float64))
+    lo = np.floor(ijk.min(0)).astype(int) - pad
+    hi = np.ceil(ijk.max(0)).astype(int) + 1 + pad
+    return Extent(lo[2], hi[2], lo[1], hi[1], lo[0], hi[0])
+
+
 def mesh_to_mask(vertices: np.ndarray, faces: np.ndarray, geometry: ImageGeometry, *, backend=None,
                  what: str = "mesh", check: bool = True) -> Mask:
     """Closed surface -> binary labelmap: the voxels of ``geometry`` whose centres lie inside the
-    closed mesh (world LPS mm), as a packed mask cropped to its extent (Slicer's
-    ``Closed surface -> Binary labelmap`` rule). An open or inconsistently oriented mesh raises
-    :class:`InvalidInputError` unless ``check`` is False."""
+    closed mesh (world LPS mm), as a packed mask cropped to its extent.
+
+    This is the core of the graph's ``Closed surface -> Binary labelmap`` rule
+    (:mod:`gpuseg.representations`), which adds Slicer's conversion parameters. An open or
+    inconsistently oriented mesh raises :class:`InvalidInputError` unless ``check`` is False.
+
+    Parameters
+    ----------
+    vertices, faces : numpy.ndarray
+        The closed mesh, ``(n, 3)`` world LPS mm and ``(m, 3)`` vertex indices.
+    geometry : ImageGeometry
+        The grid of the result; voxels outside it are not represented (the mesh is cropped).
+    backend : str or Backend, optional
+        Where the mask is made.
+    what : str
+        The mesh's name in error messages.
+    check : bool
+        Check that the mesh is closed first.
+
+    Returns
+    -------
+    Mask
+    """
     from .topology import check_closed
     from .voxelize import voxelize
 
@@ -224,103 +267,114 @@ def mesh_to_mask(vertices: np.ndarray, faces: np.ndarray, geometry: ImageGeometr
         check_closed(vertices, faces, what)
     if faces.size == 0:
         return Mask.empty(geometry, backend=backend)
-    from ..geometry import Extent
-    from .representations import _sub_geometry
-
     # only the mesh's bounding box is voxelized (never a dense array of the whole grid)
-    ijk = geometry.world_to_ijk_points(vertices[np.unique(faces)])
-    lo = np.floor(ijk.min(0)).astype(int) - 1
-    hi = np.ceil(ijk.max(0)).astype(int) + 2
-    ext = Extent(lo[2], hi[2], lo[1], hi[1], lo[0], hi[0]).clip(geometry.shape)
+    ext = mesh_box(vertices[np.unique(faces)], geometry, pad=1).clip(geometry.shape)
     if ext.is_empty:
         return Mask.empty(geometry, backend=backend)
-    dense = voxelize(vertices, faces, _sub_geometry(geometry, ext, 1))
+    dense = voxelize(vertices, faces, sub_voxel_geometry(geometry, ext, 1))
     return Mask.from_numpy(dense, geometry, offset=(ext.k0, ext.j0, ext.i0), backend=backend).cropped()
 
 
-def _param(seg, name: str, default: float) -> float:
-    value = seg.conversion_parameters.get(name, (str(default), ""))[0]
-    try:
-        return float(value)
-    except ValueError:
-        raise InvalidInputError(f"conversion parameter {name!r} is not a number: {value!r}") from None
+def surfaces_of_masks(masks: Sequence[Mask], *, smoothing: float = 0.0, decimation: float = 0.0,
+                      normals: bool = True, method: str = "flying-edges", joint_smoothing: bool = False,
+                      progress: bool = False) -> list[Surface]:
+    """Closed surfaces of several masks on one grid, each meshed over its own box.
+
+    The conversion of the graph's ``Binary labelmap -> Closed surface`` rule. With surface
+    nets all the masks share one vertex numbering; with ``joint_smoothing`` (surface nets only)
+    they are smoothed as one mesh, so touching masks keep exactly the same boundary (Slicer's
+    joint smoothing).
+
+    Parameters
+    ----------
+    masks : sequence of Mask
+        On one grid and backend.
+    smoothing, decimation, normals, method
+        As in :func:`closed_surface`.
+    joint_smoothing : bool
+        Smooth all the masks as one mesh (needs ``method="surface-nets"``).
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    list of Surface
+        One per mask, in order (names and colors left at their defaults).
+    """
+    from tqdm.auto import tqdm
+
+    s, d, method = check_parameters(smoothing, decimation, method)
+    masks = list(masks)
+    if joint_smoothing and method != "surface-nets" and s > 0:
+        raise InvalidInputError("joint smoothing is implemented for surface nets only")
+    joint = bool(joint_smoothing) and s > 0
+    if not masks:
+        return []
+    if method != "surface-nets":
+        return [closed_surface(m, smoothing=s, decimation=d, normals=normals, method=method)
+                for m in tqdm(masks, desc="surfaces", unit="segment", disable=not progress)]
+    from .nets import compact, surface_nets_index_space
+
+    all_verts, all_faces = surface_nets_index_space(masks)
+    if joint:
+        from .postprocess import slicer_smoothing_parameters, windowed_sinc
+
+        union = np.concatenate([f for f in all_faces if f.size] or [np.zeros((0, 3), np.int64)])
+        if union.size:
+            used, inverse = np.unique(union.ravel(), return_inverse=True)
+            passband, iterations = slicer_smoothing_parameters(s)
+            smoothed = windowed_sinc(all_verts[used], inverse.reshape(union.shape), passband=passband,
+                                     iterations=iterations)
+            all_verts = all_verts.astype(np.float64)
+            all_verts[used] = smoothed
+    out = []
+    for faces in tqdm(all_faces, desc="surfaces", unit="segment", disable=not progress):
+        verts, faces = compact(all_verts, faces)
+        out.append(_finish(verts, faces, masks[0].geometry, smoothing=s, decimation=d, normals=normals,
+                           method=method, name="", color=(0.5, 0.5, 0.5), joint=joint))
+    return out
 
 
 def segment_surfaces(segmentation, segments: Iterable[str] | None = None, *, smoothing: float | None = None,
                      decimation: float | None = None, normals: bool | None = None,
                      method: str | None = None, joint_smoothing: bool | None = None,
                      progress: bool = False) -> list[Surface]:
-    """Closed surfaces of many segments, each meshed over its own box (never the whole volume).
+    """Closed surfaces of many segments: the segmentation's ``Closed surface`` representation.
 
-    Parameters left ``None`` come from the segmentation's conversion parameters (Slicer's
-    ``Smoothing factor``, ``Decimation factor``, ``Compute surface normals``, ``Conversion
-    method`` (0 flying edges, 1 surface nets) and ``Joint smoothing``). With surface nets, all
-    the segments share one vertex numbering; with joint smoothing they are smoothed as one mesh,
-    so touching segments keep exactly the same boundary (Slicer's joint smoothing).
+    A thin wrapper over ``segmentation.representations("Closed surface", ...)``: parameters
+    left ``None`` come from the segmentation's conversion parameters (Slicer's ``Smoothing
+    factor``, ``Decimation factor``, ``Compute surface normals``, ``Conversion method`` (0
+    flying edges, 1 surface nets) and ``Joint smoothing``); the others override them for this
+    call only. Results are cached per segment under the mask's version and the parameter
+    values, so an edit (through any path) makes them recompute (docs/representations.md).
+    With joint smoothing, the listed segments are smoothed as one group.
 
-    Results are cached per segment with their parameters and dropped when the segment is
-    edited (the Editor and ``Segmentation.set_mask`` invalidate; code that changes a mask in
-    place must call ``Segmentation.invalidate``). A jointly smoothed group is recomputed when
-    any of its segments changed.
+    Parameters
+    ----------
+    segmentation : Segmentation
+    segments : iterable of str, optional
+        Ids or names (default: all, in order).
+    smoothing, decimation, normals, method, joint_smoothing : optional
+        Overrides of the conversion parameters.
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    list of Surface
+        Named and colored like their segments.
     """
-    s = _param(segmentation, "Smoothing factor", 0.5) if smoothing is None else smoothing
-    d = _param(segmentation, "Decimation factor", 0.0) if decimation is None else decimation
-    n = bool(_param(segmentation, "Compute surface normals", 1)) if normals is None else bool(normals)
-    if method is None:
-        method = "surface-nets" if _param(segmentation, "Conversion method", 0) == 1 else "flying-edges"
-    joint = bool(_param(segmentation, "Joint smoothing", 0)) if joint_smoothing is None else bool(joint_smoothing)
-    s, d, method = check_parameters(s, d, method)
-    joint = joint and method == "surface-nets" and s > 0
-    ids = [segmentation.segment(k).id for k in (segments if segments is not None else segmentation.segment_ids)]
-    key = (s, d, n, method, joint, tuple(ids) if method == "surface-nets" else None)
-
-    def cached(sid):
-        seg = segmentation.segment(sid)
-        hit = segmentation.derived(sid).get("Closed surface")
-        if hit is not None and hit[0] == key and hit[1].name == seg.name and hit[1].color == tuple(seg.color):
-            return hit[1]
-        return None
-
-    from tqdm.auto import tqdm
-
-    if method == "surface-nets":
-        hits = [cached(sid) for sid in ids]
-        if all(h is not None for h in hits):
-            return hits  # type: ignore[return-value]
-        from .nets import compact, surface_nets_index_space
-
-        segs = [segmentation.segment(sid) for sid in ids]
-        all_verts, all_faces = surface_nets_index_space([x.mask for x in segs])
-        if joint:
-            from .postprocess import slicer_smoothing_parameters, windowed_sinc
-
-            union = np.concatenate([f for f in all_faces if f.size] or [np.zeros((0, 3), np.int64)])
-            if union.size:
-                used, inverse = np.unique(union.ravel(), return_inverse=True)
-                passband, iterations = slicer_smoothing_parameters(s)
-                smoothed = windowed_sinc(all_verts[used], inverse.reshape(union.shape), passband=passband,
-                                         iterations=iterations)
-                all_verts = all_verts.astype(np.float64)
-                all_verts[used] = smoothed
-        out = []
-        for x, faces in tqdm(list(zip(segs, all_faces)), desc="surfaces", unit="segment", disable=not progress):
-            verts, faces = compact(all_verts, faces)
-            surf = _finish(verts, faces, segmentation.geometry, smoothing=s, decimation=d, normals=n, method=method,
-                           name=x.name, color=x.color, joint=joint)
-            surf.segment_id = x.id
-            segmentation.derived(x.id)["Closed surface"] = (key, surf)
-            out.append(surf)
-        return out
-    out = []
-    for sid in tqdm(ids, desc="surfaces", unit="segment", disable=not progress):
-        hit = cached(sid)
-        if hit is not None:
-            out.append(hit)
-            continue
-        seg = segmentation.segment(sid)
-        surf = closed_surface(seg.mask, smoothing=s, decimation=d, normals=n, method=method, name=seg.name,
-                              color=seg.color)
-        surf.segment_id = sid
-        segmentation.derived(sid)["Closed surface"] = (key, surf)
-        out.append(surf)
-    return out
+    overrides: dict[str, object] = {}
+    if smoothing is not None:
+        overrides["Smoothing factor"] = smoothing
+    if decimation is not None:
+        overrides["Decimation factor"] = decimation
+    if normals is not None:
+        overrides["Compute surface normals"] = bool(normals)
+    if method is not None:
+        if method not in METHODS:
+            raise InvalidInputError(f"unknown surface method {method!r}; use one of {', '.join(METHODS)}")
+        overrides["Conversion method"] = METHODS.index(method)
+    if joint_smoothing is not None:
+        overrides["Joint smoothing"] = bool(joint_smoothing)
+    return segmentation.representations("Closed surface", segments, parameters=overrides, progress=progress)

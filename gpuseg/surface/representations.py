@@ -12,12 +12,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ..errors import InvalidInputError
 from ..geometry import Extent, ImageGeometry
 from ..mask import Mask
-from .mesh import Surface
+from .mesh import Surface, mesh_box, sub_voxel_geometry
 
 
 def planar_contours(mask: Mask, axis: int = 0) -> dict[int, list[np.ndarray]]:
@@ -53,17 +55,6 @@ def planar_contours(mask: Mask, axis: int = 0) -> dict[int, list[np.ndarray]]:
     return out
 
 
-def _sub_geometry(geometry: ImageGeometry, ext: Extent, n: int) -> ImageGeometry:
-    """The grid of sub-voxel sample points of ``ext``: n per voxel and axis, centred in the voxel."""
-    m = geometry.ijk_to_world
-    shift = np.array([ext.i0, ext.j0, ext.k0], float) - 0.5 + 0.5 / n
-    sub = np.eye(4)
-    sub[:3, :3] /= n
-    sub[:3, 3] = shift
-    shape = (ext.shape[0] * n, ext.shape[1] * n, ext.shape[2] * n)
-    return ImageGeometry.from_matrix(shape, m @ sub)
-
-
 def fractional_labelmap(surface: Surface, geometry: ImageGeometry, *, subdivisions: int = 6,
                         extent: Extent | None = None, slab_bytes: int = 64 << 20) -> tuple[np.ndarray, Extent]:
     """``(counts, extent)``: for each voxel of ``extent`` (default: the surface's bounding box
@@ -78,10 +69,7 @@ def fractional_labelmap(surface: Surface, geometry: ImageGeometry, *, subdivisio
     if extent is None:
         if surface.is_empty():
             return np.zeros((0, 0, 0), dtype), Extent.empty()
-        ijk = geometry.world_to_ijk_points(surface.vertices.astype(np.float64))
-        lo = np.floor(ijk.min(0)).astype(int)
-        hi = np.ceil(ijk.max(0)).astype(int) + 1
-        extent = Extent(lo[2], hi[2], lo[1], hi[1], lo[0], hi[0]).clip(geometry.shape)
+        extent = mesh_box(surface.vertices, geometry).clip(geometry.shape)
     counts = np.zeros(extent.shape, dtype)
     if extent.is_empty or surface.is_empty():
         return counts, extent
@@ -90,10 +78,41 @@ def fractional_labelmap(surface: Surface, geometry: ImageGeometry, *, subdivisio
     for k0 in range(extent.k0, extent.k1, step):
         k1 = min(extent.k1, k0 + step)
         slab = Extent(k0, k1, extent.j0, extent.j1, extent.i0, extent.i1)
-        inside = voxelize(surface.vertices, surface.faces, _sub_geometry(geometry, slab, n))
+        inside = voxelize(surface.vertices, surface.faces, sub_voxel_geometry(geometry, slab, n))
         nk, nj, ni = slab.shape
         counts[k0 - extent.k0:k1 - extent.k0] = inside.reshape(nk, n, nj, n, ni, n).sum(axis=(1, 3, 5), dtype=dtype)
     return counts, extent
+
+
+@dataclass
+class FractionalLabelmap:
+    """A segment's ``Fractional labelmap`` representation: sub-voxel counts over an extent.
+
+    Attributes
+    ----------
+    counts : numpy.ndarray
+        ``(nk, nj, ni)`` of ``extent``: how many of each voxel's ``subdivisions^3`` sample
+        points lie inside the closed surface.
+    extent : Extent
+        Where ``counts`` sits in ``geometry``.
+    geometry : ImageGeometry
+        The reference grid.
+    subdivisions : int
+        Sample points per voxel and axis (Slicer: 6).
+    """
+
+    counts: np.ndarray
+    extent: Extent
+    geometry: ImageGeometry
+    subdivisions: int = 6
+
+    def fractions(self) -> np.ndarray:
+        """The inside fraction of each voxel of ``extent``, float32 in 0..1."""
+        return (self.counts.astype(np.float32) / float(self.subdivisions ** 3)).astype(np.float32)
+
+    def to_slicer(self) -> np.ndarray:
+        """Slicer's signed-char values (-108 outside ... +108 inside; 6 subdivisions only)."""
+        return to_slicer_fractional(self.counts, self.subdivisions)
 
 
 def to_slicer_fractional(counts: np.ndarray, subdivisions: int = 6) -> np.ndarray:
