@@ -10,8 +10,7 @@
  * seeds, the same as the CPU's Dijkstra computes.
  */
 
-#define KEY_INF 0xfffffffffffffffeUL
-#define KEY_BLOCKED 0xffffffffffffffffUL
+/* KEY_INF and KEY_BLOCKED come from gpuseg/kernels/constants.py (generated preamble). */
 
 DEVICE_FN int in_bits(GLOBAL const uint *w, int k0, int j0, int w0, int nk, int nj, int nw, int K, int J, int I)
 {
