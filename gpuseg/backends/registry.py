@@ -16,7 +16,8 @@ one argument builder expands them the same way for every backend:
 ``array`` / ``array?``
     a device array of the backend (``array?``: ``None`` becomes the dummy).
 ``i32`` / ``i64`` / ``u64`` / ``f64``
-    scalars (``np.int32`` etc. for the C kernels, Python numbers for numba).
+    scalars (``np.int32`` etc. for the C kernels, Python ``int``/``float`` for numba, so
+    that one compiled twin serves every call).
 ``image`` / ``image?``
     a 3D device image (``image?``: ``None`` becomes a 3D dummy).
 ``value``
@@ -49,6 +50,7 @@ CTYPES = {np.dtype(np.int16): "short", np.dtype(np.uint16): "ushort", np.dtype(n
           np.dtype(np.float32): "float", np.dtype(np.uint8): "uchar", np.dtype(np.int64): "i64"}
 
 _SCALARS = {"i32": np.int32, "i64": np.int64, "u64": np.uint64, "f64": np.float64}
+_PYTHON = {"i32": int, "i64": int, "u64": int, "f64": float}
 _KINDS = ("box", "box?", "array", "array?", "image", "image?", "value", *_SCALARS)
 NULL_BOX = (0, 0, 0, 0, 0, 0)
 
@@ -197,7 +199,7 @@ class Kernel:
             elif k == "value":
                 out.append(v)
             else:
-                out.append(_SCALARS[k](v) if scalar else v)
+                out.append(_SCALARS[k](v) if scalar else _PYTHON[k](v))
         return out
 
 
