@@ -159,12 +159,12 @@ def unpack(words, nk, nj, nw, dst, ni_dst):
 
 
 EXTRACT_SLICE = Kernel("masks", "extract_slice",
-                       "words:box?, axis:i32, index:i32, gk:i32, gj:i32, gi:i32, out:array",
+                       "words:box?, axis:i32, index:i32, grid_nk:i32, grid_nj:i32, grid_ni:i32, out:array",
                        threads=lambda words, axis, index, gk, gj, gi, out: out.shape[0] * out.shape[1])
 
 
 @njit(**JIT)
-def extract_slice(words, k0, j0, w0, nk, nj, nw, axis, index, gk, gj, gi, out):
+def extract_slice(words, k0, j0, w0, nk, nj, nw, axis, index, grid_nk, grid_nj, grid_ni, out):
     rows, cols = out.shape
     for r in range(rows):
         for c in range(cols):
