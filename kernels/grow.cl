@@ -112,3 +112,13 @@ KERNEL void grow_label_words(GLOBAL const u64 *keys, int rnk, int rnj, int rni, 
     }
     out[gid] = bits;
 }
+
+/* Incremental update: every listed voxel idx[t] of the region that is not masked becomes a seed
+ * of its label (key = label, cost 0). One thread per listed voxel; the indices are distinct. */
+KERNEL void grow_set_seeds(GLOBAL u64 *keys, GLOBAL const uchar *seed_labels, GLOBAL const i64 *idx, i64 n_idx)
+{
+    i64 t = GLOBAL_ID;
+    if (t >= n_idx) return;
+    i64 v = idx[t];
+    if (keys[v] != KEY_BLOCKED) keys[v] = (u64)seed_labels[v];
+}

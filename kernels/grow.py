@@ -122,6 +122,18 @@ def grow_label_words(keys, rnk, rnj, rni, lead, label, out, nw):
             out[k, j, w] = bits
 
 
+GROW_SET_SEEDS = Kernel("grow", "grow_set_seeds", "keys:array, seed_labels:array, idx:array, n_idx:i64",
+                        threads="n_idx", defines={"IMAGE_T": None}, specialisations=IMAGE_TYPES)
+
+
+@njit(**PJIT)
+def grow_set_seeds(keys, seed_labels, idx, n_idx):
+    for t in prange(n_idx):
+        v = idx[t]
+        if keys[v] != _KEY_BLOCKED:
+            keys[v] = np.uint64(seed_labels[v])
+
+
 @njit(**JIT)
 def _push(pool_v, pool_next, heads, used, v, b, lab):
     if used == pool_v.shape[0]:

@@ -35,7 +35,7 @@ from ..errors import InvalidInputError, OutOfBoundsError
 from ..geometry import Extent
 from ..image import Image
 from ..kernels.constants import KEY_BLOCKED as _KEY_BLOCKED, KEY_INF as _KEY_INF
-from ..kernels.grow import GROW_INIT, GROW_LABEL_WORDS, GROW_PROPAGATE
+from ..kernels.grow import GROW_INIT, GROW_LABEL_WORDS, GROW_PROPAGATE, GROW_SET_SEEDS
 from ..mask import Mask, box_for_extent
 
 __all__ = ["GrowCut", "grow_from_seeds", "grow_region"]
@@ -139,12 +139,10 @@ class GrowCut:
                   specialise={"IMAGE_T": self.image.dtype})
             start = np.flatnonzero(self._seed_labels.ravel())
         else:
-            keys = b.to_numpy(self.keys)
-            idx = np.flatnonzero(changed.ravel())
-            idx = idx[keys[idx] != KEY_BLOCKED]
-            keys[idx] = self._seed_labels.ravel()[idx].astype(np.uint64)
-            self.keys = b.asarray(keys)
-            start = idx
+            # the new seed voxels become seeds on the device (masked ones stay blocked)
+            start = np.flatnonzero(changed.ravel()).astype(np.int64)
+            b.run(GROW_SET_SEEDS, self.keys, labels_d, b.asarray(start, what="new seed voxels"), start.size,
+                  specialise={"IMAGE_T": self.image.dtype})
         if self._lam is None:
             self._lam = b.asarray(self.lam)
         self.passes = b.run(GROW_PROPAGATE, self.keys, labels_d, self.image.data, (r.k0, r.j0, r.i0, rnk, rnj, rni),
