@@ -146,6 +146,11 @@ class Backend(ABC):
         """True if ``array`` is an array of this backend."""
         return False
 
+    def to_host(self, array: Any) -> np.ndarray:
+        """A host numpy array of ``array`` that the caller then owns: a copy on a device, the
+        array itself on the CPU (no copy). For results whose device array is not written again."""
+        return self.to_numpy(array)
+
     def empty_raw(self, shape, dtype) -> Any:
         """An uninitialised device array without a budget check (small scratch buffers)."""
         return self._empty(tuple(shape), np.dtype(dtype))
@@ -252,7 +257,7 @@ class Backend(ABC):
         shape = {0: (gj, gi), 1: (gk, gi), 2: (gk, gj)}[axis]
         out = self._empty(shape, np.dtype(np.uint8))
         self.run(_mk.EXTRACT_SLICE, (words, box), axis, index, gk, gj, gi, out)
-        return self.to_numpy(out)
+        return self.to_host(out)
 
     def synchronize(self) -> None:
         """Wait until queued device work is done (for timing)."""

@@ -55,6 +55,9 @@ class CPUBackend(Backend):
     def to_numpy(self, array) -> np.ndarray:
         return np.array(array, copy=True)
 
+    def to_host(self, array) -> np.ndarray:
+        return array
+
     def to_numpy_region(self, array, slices) -> np.ndarray:
         return np.array(array[slices])
 

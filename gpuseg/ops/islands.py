@@ -123,7 +123,7 @@ def connected_components(mask: Mask, connectivity: int = 6) -> Islands:
     counts_d = b.empty((nrows,), np.int32, what="island run counts")
     b.run(COUNT_RUNS, mask.words, nrows, nw, counts_d)
     offsets = np.zeros(nrows + 1, np.int64)
-    np.cumsum(b.to_numpy(counts_d), out=offsets[1:])
+    np.cumsum(b.to_host(counts_d), out=offsets[1:])
     n = int(offsets[-1])
     if n == 0:
         empty = np.zeros(0, np.int32)
@@ -136,7 +136,7 @@ def connected_components(mask: Mask, connectivity: int = 6) -> Islands:
     b.run(INIT_PARENT, parent, n)
     b.run(UNITE_ROWS, offs_d, nk, nj, rs_d, re_d, parent, full)
     b.run(FLATTEN, parent, n)
-    rs, re, roots = b.to_numpy(rs_d), b.to_numpy(re_d), b.to_numpy(parent)
+    rs, re, roots = b.to_host(rs_d), b.to_host(re_d), b.to_host(parent)
     labels, sizes = label_runs(roots, rs, re)
     isl = Islands(mask, connectivity, offsets, rs_d, re_d, rs, re, labels, sizes)
     isl._dev = (offs_d, b.asarray(labels))

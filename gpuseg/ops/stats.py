@@ -44,7 +44,7 @@ def _slice_sums(mask: Mask, image: Image | None):
     out_d = b.empty((nk, 4), np.float64, what="statistics scratch")
     b.run(STATS_SLICES, acc_i, acc_d, nk, nj, out_i, out_d,
           specialise={"IMAGE_T": image.dtype} if image is not None else None)
-    return b.to_numpy(out_i), b.to_numpy(out_d)
+    return b.to_host(out_i), b.to_host(out_d)
 
 
 def masked_histogram(mask: Mask, image: Image, base: int, nbins: int) -> np.ndarray:
@@ -54,7 +54,7 @@ def masked_histogram(mask: Mask, image: Image, base: int, nbins: int) -> np.ndar
     hist = b.zeros((nbins,), np.uint32, what="histogram")
     gk, gj, gi = mask.shape
     b.run(MASKED_HISTOGRAM, mask, image.data, gj, gi, base, nbins, hist)
-    return b.to_numpy(hist)
+    return b.to_host(hist)
 
 
 #: The old private name, kept for callers outside ops (the editor's auto-threshold).

@@ -63,7 +63,7 @@ def row_counts(mask: Mask, *, active=None, offset: tuple[int, int, int] = (0, 0,
     ntri_d, _ = _tables_on(b)
     out = [b.empty((nrows,), np.uint32, what="marching cubes row counts") for _ in range(4)]
     b.run(MC_COUNT, mask.words, nk, nj, nw, ntri_d, *out, nets, active, *offset, gnj, gw1)
-    return tuple(b.to_numpy(a) for a in out)  # type: ignore[return-value]
+    return tuple(b.to_host(a) for a in out)  # type: ignore[return-value]
 
 
 def mesh_index_space(mask: Mask) -> tuple[np.ndarray, np.ndarray]:
@@ -97,4 +97,4 @@ def mesh_index_space(mask: Mask) -> tuple[np.ndarray, np.ndarray]:
     faces_d = b.empty((n_faces, 3), index_t, what="surface triangles")
     b.run(MC_EMIT, mask.words, nk, nj, nw, k0, j0, i0, ntri_d, tris_d, b.asarray(nx), b.asarray(ny),
           b.asarray(vbase), b.asarray(tbase), verts_d, faces_d)
-    return b.to_numpy(verts_d), b.to_numpy(faces_d)
+    return b.to_host(verts_d), b.to_host(faces_d)

@@ -76,13 +76,13 @@ def surface_nets_index_space(masks: Sequence[Mask]) -> tuple[np.ndarray, list[np
     wprefix = b.empty((nrows * gw1,), np.uint32, what="surface nets prefix table")
     rowcount_d = b.empty((nrows,), np.uint32, what="surface nets row counts")
     b.run(SN_ROW_PREFIX, active, nrows, gw1, wprefix, rowcount_d)
-    rowbase, n_verts = _offsets(b.to_numpy(rowcount_d).astype(np.int64))
+    rowbase, n_verts = _offsets(b.to_host(rowcount_d).astype(np.int64))
     wide = n_verts > _INT32_MAX
     index_t = np.int64 if wide else np.int32
     rowbase_d = b.asarray(rowbase)
     verts_d = b.empty((n_verts, 3), np.float32, what="surface nets vertices")
     b.run(SN_VERTICES, active, nrows, GJ, gw1, rowbase_d, verts_d)
-    verts = b.to_numpy(verts_d)
+    verts = b.to_host(verts_d)
     verts += np.array([32 * W0, J0, K0], np.float32)
     out = []
     for n, m in enumerate(masks):
@@ -96,7 +96,7 @@ def surface_nets_index_space(masks: Sequence[Mask]) -> tuple[np.ndarray, list[np
         faces_d = b.empty((2 * n_quads, 3), index_t, what="surface nets triangles")
         b.run(SN_QUADS, m.words, nk, nj, nw, *rel, GJ, gw1, active, wprefix, rowbase_d, b.asarray(nx),
               b.asarray(ny), b.asarray(qbase), faces_d)
-        faces = b.to_numpy(faces_d)
+        faces = b.to_host(faces_d)
         out.append(faces)
     return verts, out
 
