@@ -48,8 +48,23 @@ def _slice_sums(mask: Mask, image: Image | None):
 
 
 def masked_histogram(mask: Mask, image: Image, base: int, nbins: int) -> np.ndarray:
-    """Host uint32 histogram of the integer image values under ``mask``: bin ``v - base`` for
-    ``base <= v < base + nbins`` (others are not counted)."""
+    """Histogram of the integer image values under a mask, computed on the mask's backend.
+
+    Parameters
+    ----------
+    mask : Mask
+        The voxels to count (only its box is visited).
+    image : Image
+        An integer image (int16, uint16 or int32) on the same backend and grid.
+    base, nbins : int
+        Value ``v`` goes to bin ``v - base``; values outside ``[base, base + nbins)`` are not
+        counted.
+
+    Returns
+    -------
+    numpy.ndarray
+        Host uint32 array of ``nbins`` counts (identical on every backend: integer atomics).
+    """
     b = mask.backend
     hist = b.zeros((nbins,), np.uint32, what="histogram")
     gk, gj, gi = mask.shape
