@@ -20,16 +20,15 @@ from typing import Any
 import numpy as np
 
 from ..errors import DeviceMemoryError, InvalidInputError
-Box = tuple[int, int, int, int, int, int]
-
 from ..kernels import masks as _mk
 from ..kernels.constants import OPS
 from ..kernels.threshold import THRESHOLD
-from .registry import Kernel, Procedure
+from .registry import CTYPES, Kernel, Procedure
+
+Box = tuple[int, int, int, int, int, int]
 
 #: Image dtypes the kernels are specialised for, with their C type names.
-IMAGE_DTYPES = {np.dtype(np.int16): "short", np.dtype(np.uint16): "ushort",
-                np.dtype(np.int32): "int", np.dtype(np.float32): "float"}
+IMAGE_DTYPES = {np.dtype(t): CTYPES[np.dtype(t)] for t in (np.int16, np.uint16, np.int32, np.float32)}
 
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "kib": 1 << 10, "m": 1 << 20, "mb": 1 << 20,
           "mib": 1 << 20, "g": 1 << 30, "gb": 1 << 30, "gib": 1 << 30, "t": 1 << 40, "tb": 1 << 40,

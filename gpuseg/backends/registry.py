@@ -178,7 +178,7 @@ class Kernel:
         out: list = []
         for p, v in zip(self.layout, args):
             k = p.kind
-            if k[0] == "b":  # box, box?
+            if k in ("box", "box?"):
                 if v is None:
                     words, box = None, NULL_BOX
                 elif hasattr(v, "box"):
@@ -188,13 +188,10 @@ class Kernel:
                 if words is None or words.size == 0:
                     words, box = dummy["box"], NULL_BOX
                 out.append(words)
-                if scalar:
-                    out.extend([np.int32(b) for b in box])
-                else:
-                    out.extend(box)
-            elif k[0] == "a":  # array, array?
+                out.extend([np.int32(b) for b in box] if scalar else box)
+            elif k in ("array", "array?"):
                 out.append(dummy["array"] if v is None else v)
-            elif k[0] == "i" and k[1] == "m":  # image?
+            elif k in ("image", "image?"):
                 out.append(dummy["image"] if v is None else v)
             elif k == "value":
                 out.append(v)

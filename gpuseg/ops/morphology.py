@@ -23,7 +23,7 @@ import numpy as np
 from ..errors import InvalidInputError
 from ..geometry import Extent
 from ..kernels.morphology import OR_OFFSETS, ROW_DILATE
-from ..mask import Mask, box_for_extent
+from ..mask import Mask
 from .logic import invert, subtract
 
 __all__ = ["margin", "hollow", "ball_row_runs", "ball_structure"]
