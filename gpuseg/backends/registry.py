@@ -141,6 +141,12 @@ class Kernel:
         names = [p.name for p in self.layout]
         self._define_idx = {d: (names.index(p) if p is not None else None) for d, p in self.defines.items()}
         self._twin = None
+        # the layout precomputed as small codes, so that a call costs one short loop
+        self._codes = tuple(0 if p.kind.startswith("box") else 1 if p.kind.rstrip("?") in ("array", "image")
+                            else 2 if p.kind == "value" else 3 for p in self.layout)
+        self._dummy_kinds = tuple(p.kind.rstrip("?") for p in self.layout)
+        self._convs = {True: tuple(_SCALARS.get(p.kind) for p in self.layout),
+                       False: tuple(_PYTHON.get(p.kind) for p in self.layout)}
         _REGISTRY.setdefault((self.source, self.name), self)
 
     def __repr__(self) -> str:
@@ -176,27 +182,25 @@ class Kernel:
             raise InvalidInputError(f"{self!r} takes {len(self.layout)} arguments "
                                     f"({self.params}), got {len(args)}")
         out: list = []
-        for p, v in zip(self.layout, args):
-            k = p.kind
-            if k in ("box", "box?"):
+        append = out.append
+        for code, kind, conv, v in zip(self._codes, self._dummy_kinds, self._convs[scalar], args):
+            if code == 0:  # box, box?
                 if v is None:
-                    words, box = None, NULL_BOX
+                    words = None
                 elif hasattr(v, "box"):
                     words, box = v.words, v.box
                 else:
                     words, box = v
                 if words is None or words.size == 0:
                     words, box = dummy["box"], NULL_BOX
-                out.append(words)
+                append(words)
                 out.extend([np.int32(b) for b in box] if scalar else box)
-            elif k in ("array", "array?"):
-                out.append(dummy["array"] if v is None else v)
-            elif k in ("image", "image?"):
-                out.append(dummy["image"] if v is None else v)
-            elif k == "value":
-                out.append(v)
+            elif code == 1:  # array, array?, image, image?
+                append(dummy[kind] if v is None else v)
+            elif code == 2:  # value
+                append(v)
             else:
-                out.append(_SCALARS[k](v) if scalar else _PYTHON[k](v))
+                append(conv(v))
         return out
 
 
