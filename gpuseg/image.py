@@ -91,10 +91,7 @@ class Image:
         ext = extent.clip(self.shape) if isinstance(extent, Extent) else extent
         if ext.is_empty:
             return np.zeros(ext.shape, self.dtype)
-        if self._backend.name == "cpu":
-            return np.array(self._data[ext.slices])
-        slab = self._backend.to_numpy(self._data[ext.k0:ext.k1])
-        return np.ascontiguousarray(slab[:, ext.j0:ext.j1, ext.i0:ext.i1])
+        return self._backend.to_numpy_region(self._data, ext.slices)
 
     def to(self, backend: str | Backend) -> "Image":
         """The same image on another backend (a host round trip)."""

@@ -20,6 +20,8 @@ from .backends import Backend, get_backend
 from .backends.base import Box
 from .errors import GeometryMismatchError, InvalidInputError, OutOfBoundsError
 from .geometry import Extent, ImageGeometry
+from .kernels.constants import APPLY_OPS
+from .kernels.masks import APPLY_BLOCK
 
 __all__ = ["Mask", "words_per_row", "box_for_extent", "extent_of_box", "union_box", "intersect_box",
            "checked_extent", "pack_bits", "unpack_bits", "pack_block"]
@@ -323,21 +325,13 @@ class Mask:
         """In place: the words of ``box`` become ``op`` (``or``, ``andnot``, ``xor`` or ``set``) of
         themselves and ``block`` (device words of shape ``box[3:]``). The mask's box grows to
         hold ``box`` first. Only the block's words are touched."""
-        codes = {"or": 0, "andnot": 1, "xor": 2, "set": 3}
-        if op not in codes:
+        if op not in APPLY_OPS:
             raise InvalidInputError(f"unknown block operation {op!r}")
         if box[3] * box[4] * box[5] == 0:
             return self
         self.grow_(extent_of_box(box, self._geometry.shape[2]))
-        b = self._backend
         with self.writing() as words:
-            if b.name == "cpu":
-                b._k.apply_block(words, self._box[0], self._box[1], self._box[2], block,  # type: ignore[attr-defined]
-                                 box[0], box[1], box[2], codes[op])
-            else:
-                i32 = np.int32
-                b.launch(b.kernel("masks", "apply_block"), box[3] * box[4] * box[5],  # type: ignore[attr-defined]
-                         [words, *(i32(v) for v in self._box), block, *(i32(v) for v in box), i32(codes[op])])
+            self._backend.run(APPLY_BLOCK, (words, self._box), (block, box), APPLY_OPS[op])
         return self
 
     def block(self, box: Box):

@@ -3,7 +3,10 @@
  * Every kernel in this folder is written once, in the subset of C both languages share,
  * using the names defined here. The OpenCL backend compiles "gpuseg.h + kernel" as OpenCL C
  * (PoCL in CI); the CUDA backend compiles the same text as CUDA C (CuPy/NVRTC, and nvcc in
- * the tests). Floating-point contraction is off in both (identical results, DESIGN.md #4).
+ * the tests). Floating-point contraction is off in both (identical results: docs/architecture.md, invariant 4).
+ * The constants shared with Python (OP_*, APPLY_*, KEY_*) are generated from
+ * gpuseg/kernels/constants.py and prepended by the registry; the numba twin of this header is
+ * kernels/prelude.py.
  *
  * Mask layout (docs/architecture.md, invariant 2): a mask box is (k0, j0, w0, nk, nj, nw) in units of
  * (slices, rows, 32-bit words); its words are a C-contiguous (nk, nj, nw) array; bit b of
@@ -77,6 +80,23 @@ DEVICE_FN uint valid_bits(int W, int ni)
 DEVICE_FN uint range_bits(int W, int ilo, int ihi)
 {
     return valid_bits(W, ihi) & ~valid_bits(W, ilo);
+}
+
+/* Decode thread gid of a one-thread-per-word launch over an (nk, nj, nw) box into the word's
+ * (k, j, w) relative to the box. The caller checks gid < nk * nj * nw first. */
+DEVICE_FN void decode_word(i64 gid, int nj, int nw, int *k, int *j, int *w)
+{
+    *w = (int)(gid % nw);
+    i64 t = gid / nw;
+    *j = (int)(t % nj);
+    *k = (int)(t / nj);
+}
+
+/* Decode row index r of an (nk, nj) box into (k, j). */
+DEVICE_FN void decode_row(i64 r, int nj, int *k, int *j)
+{
+    *j = (int)(r % nj);
+    *k = (int)(r / nj);
 }
 
 /* Index of the lowest / highest set bit of a non-zero word. */

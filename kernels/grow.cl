@@ -10,8 +10,7 @@
  * seeds, the same as the CPU's Dijkstra computes.
  */
 
-#define KEY_INF 0xfffffffffffffffeUL
-#define KEY_BLOCKED 0xffffffffffffffffUL
+/* KEY_INF and KEY_BLOCKED come from gpuseg/kernels/constants.py (generated preamble). */
 
 DEVICE_FN int in_bits(GLOBAL const uint *w, int k0, int j0, int w0, int nk, int nj, int nw, int K, int J, int I)
 {
@@ -112,4 +111,14 @@ KERNEL void grow_label_words(GLOBAL const u64 *keys, int rnk, int rnj, int rni, 
         if (key < KEY_INF && (int)(key & 255u) == label) bits |= 1u << b;
     }
     out[gid] = bits;
+}
+
+/* Incremental update: every listed voxel idx[t] of the region that is not masked becomes a seed
+ * of its label (key = label, cost 0). One thread per listed voxel; the indices are distinct. */
+KERNEL void grow_set_seeds(GLOBAL u64 *keys, GLOBAL const uchar *seed_labels, GLOBAL const i64 *idx, i64 n_idx)
+{
+    i64 t = GLOBAL_ID;
+    if (t >= n_idx) return;
+    i64 v = idx[t];
+    if (keys[v] != KEY_BLOCKED) keys[v] = (u64)seed_labels[v];
 }

@@ -78,7 +78,8 @@ KERNEL void unite_rows(GLOBAL const i64 *offsets, int nk, int nj, GLOBAL const i
 {
     i64 r = GLOBAL_ID;
     if (r >= (i64)nk * nj) return;
-    int k = (int)(r / nj), j = (int)(r % nj);
+    int k, j;
+    decode_row(r, nj, &k, &j);
     i64 a = offsets[r], a_end = offsets[r + 1];
     if (a == a_end) return;
     if (j > 0) join_rows(parent, rs, re, a, a_end, offsets[r - 1], offsets[r], full);

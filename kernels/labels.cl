@@ -14,10 +14,9 @@ KERNEL void paint_label(GLOBAL const uint *words, int k0, int j0, int w0, int nk
     if (gid >= (i64)nk * nj * nw) return;
     uint x = words[gid];
     if (x == 0u) return;
-    int W = w0 + (int)(gid % nw);
-    i64 t = gid / nw;
-    int J = j0 + (int)(t % nj) - oj0;
-    int K = k0 + (int)(t / nj) - ok0;
+    int k, j, w;
+    decode_word(gid, nj, nw, &k, &j, &w);
+    int W = w0 + w, J = j0 + j - oj0, K = k0 + k - ok0;
     if (K < 0 || J < 0 || K >= onk || J >= onj) return;
     GLOBAL LABEL_T *row = out + ((i64)K * onj + J) * oni;
     while (x != 0u) {
@@ -36,10 +35,9 @@ KERNEL void label_conflicts(GLOBAL const uint *words, int k0, int j0, int w0, in
     if (gid >= (i64)nk * nj * nw) return;
     uint x = words[gid];
     if (x == 0u) return;
-    int W = w0 + (int)(gid % nw);
-    i64 t = gid / nw;
-    int J = j0 + (int)(t % nj) - oj0;
-    int K = k0 + (int)(t / nj) - ok0;
+    int k, j, w;
+    decode_word(gid, nj, nw, &k, &j, &w);
+    int W = w0 + w, J = j0 + j - oj0, K = k0 + k - ok0;
     if (K < 0 || J < 0 || K >= onk || J >= onj) return;
     GLOBAL const LABEL_T *row = out + ((i64)K * onj + J) * oni;
     uint c = 0u;

@@ -2,14 +2,7 @@
  * pack / unpack, and display-slice extraction. One thread per output element.
  */
 
-#define OP_COPY 0
-#define OP_OR 1
-#define OP_AND 2
-#define OP_ANDNOT 3
-#define OP_INVERT 4
-#define OP_CLEAR 5
-#define OP_FILL 6
-#define OP_XOR 7
+/* OP_* and APPLY_* come from gpuseg/kernels/constants.py (generated preamble). */
 
 /* out[box o] = op(a[box a], b[box b]) for voxels with ilo <= i < ihi, 0 elsewhere;
  * words outside an input's box read as 0. */
@@ -20,11 +13,9 @@ KERNEL void logic(GLOBAL uint *out, int k0, int j0, int w0, int nk, int nj, int 
 {
     i64 gid = GLOBAL_ID;
     if (gid >= (i64)nk * nj * nw) return;
-    int w = (int)(gid % nw);
-    i64 t = gid / nw;
-    int J = j0 + (int)(t % nj);
-    int K = k0 + (int)(t / nj);
-    int W = w0 + w;
+    int k, j, w;
+    decode_word(gid, nj, nw, &k, &j, &w);
+    int K = k0 + k, J = j0 + j, W = w0 + w;
     uint x = 0u;
     if (op != OP_CLEAR && op != OP_FILL) x = fetch_word(a, ak0, aj0, aw0, ank, anj, anw, K, J, W);
     uint y = 0u;
@@ -156,11 +147,6 @@ KERNEL void extract_slice(GLOBAL const uint *words, int k0, int j0, int w0, int 
     out[gid] = (uchar)((x >> (I & 31)) & 1u);
 }
 
-#define APPLY_OR 0
-#define APPLY_ANDNOT 1
-#define APPLY_XOR 2
-#define APPLY_SET 3
-
 /* In place: words of mask `m` (box m) inside the block's box (which must lie inside box m)
  * become op(m, block). One thread per block word. */
 KERNEL void apply_block(GLOBAL uint *m, int mk0, int mj0, int mw0, int mnk, int mnj, int mnw,
@@ -168,9 +154,8 @@ KERNEL void apply_block(GLOBAL uint *m, int mk0, int mj0, int mw0, int mnk, int 
 {
     i64 gid = GLOBAL_ID;
     if (gid >= (i64)nk * nj * nw) return;
-    int w = (int)(gid % nw);
-    i64 t = gid / nw;
-    int j = (int)(t % nj), k = (int)(t / nj);
+    int k, j, w;
+    decode_word(gid, nj, nw, &k, &j, &w);
     i64 idx = ((i64)(k0 + k - mk0) * mnj + (j0 + j - mj0)) * mnw + (w0 + w - mw0);
     uint x = m[idx], y = blk[gid];
     uint r = op == APPLY_OR ? (x | y) : op == APPLY_ANDNOT ? (x & ~y) : op == APPLY_XOR ? (x ^ y) : y;

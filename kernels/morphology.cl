@@ -14,10 +14,9 @@ KERNEL void row_dilate(GLOBAL uint *dst, int k0, int j0, int w0, int nk, int nj,
 {
     i64 gid = GLOBAL_ID;
     if (gid >= (i64)nk * nj * nw) return;
-    int W = w0 + (int)(gid % nw);
-    i64 t = gid / nw;
-    int J = j0 + (int)(t % nj);
-    int K = k0 + (int)(t / nj);
+    int k, j, w;
+    decode_word(gid, nj, nw, &k, &j, &w);
+    int K = k0 + k, J = j0 + j, W = w0 + w;
     uint c = fetch_word(src, sk0, sj0, sw0, snk, snj, snw, K, J, W);
     uint p = fetch_word(src, sk0, sj0, sw0, snk, snj, snw, K, J, W - 1);
     uint n = fetch_word(src, sk0, sj0, sw0, snk, snj, snw, K, J, W + 1);
@@ -34,10 +33,9 @@ KERNEL void or_offsets(GLOBAL uint *out, int k0, int j0, int w0, int nk, int nj,
 {
     i64 gid = GLOBAL_ID;
     if (gid >= (i64)nk * nj * nw) return;
-    int W = w0 + (int)(gid % nw);
-    i64 t = gid / nw;
-    int J = j0 + (int)(t % nj);
-    int K = k0 + (int)(t / nj);
+    int k, j, w;
+    decode_word(gid, nj, nw, &k, &j, &w);
+    int K = k0 + k, J = j0 + j, W = w0 + w;
     uint acc = out[gid];
     for (int q = 0; q < noffs; ++q)
         acc |= fetch_word(src, sk0, sj0, sw0, snk, snj, snw, K + offs[2 * q], J + offs[2 * q + 1], W);

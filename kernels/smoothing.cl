@@ -30,10 +30,9 @@ KERNEL void median_majority(GLOBAL uint *out, int k0, int j0, int w0, int nk, in
 {
     i64 gid = GLOBAL_ID;
     if (gid >= (i64)nk * nj * nw) return;
-    int W = w0 + (int)(gid % nw);
-    i64 t = gid / nw;
-    int J = j0 + (int)(t % nj);
-    int K = k0 + (int)(t / nj);
+    int k, j, w;
+    decode_word(gid, nj, nw, &k, &j, &w);
+    int K = k0 + k, J = j0 + j, W = w0 + w;
     uint valid = valid_bits(W, gi);
     /* uniform neighbourhood test */
     uint any = 0u, all = 0xffffffffu;

@@ -16,7 +16,8 @@ KERNEL void stats_rows(GLOBAL const uint *words, int k0, int j0, int w0, int nk,
 {
     i64 r = GLOBAL_ID;
     if (r >= (i64)nk * nj) return;
-    int k = (int)(r / nj), j = (int)(r % nj);
+    int k, j;
+    decode_row(r, nj, &k, &j);
     GLOBAL const uint *row = words + r * nw;
     GLOBAL const IMAGE_T *irow = img + ((i64)(k0 + k) * img_nj + (j0 + j)) * ni;
     i64 n_all = 0, sum_i = 0, n_val = 0;
@@ -92,7 +93,8 @@ KERNEL void masked_histogram(GLOBAL const uint *words, int k0, int j0, int w0, i
 {
     i64 r = GLOBAL_ID;
     if (r >= (i64)nk * nj) return;
-    int k = (int)(r / nj), j = (int)(r % nj);
+    int k, j;
+    decode_row(r, nj, &k, &j);
     GLOBAL const uint *row = words + r * nw;
     GLOBAL const IMAGE_T *irow = img + ((i64)(k0 + k) * img_nj + (j0 + j)) * ni;
     for (int w = 0; w < nw; ++w) {

@@ -10,10 +10,8 @@ KERNEL void threshold(GLOBAL const IMAGE_T *img, int img_nj, int ni,
 {
     i64 gid = GLOBAL_ID;
     if (gid >= (i64)nk * nj * nw) return;
-    int w = (int)(gid % nw);
-    i64 t = gid / nw;
-    int j = (int)(t % nj);
-    int k = (int)(t / nj);
+    int k, j, w;
+    decode_word(gid, nj, nw, &k, &j, &w);
     int K = k0 + k, J = j0 + j, W = w0 + w;
     uint m = valid_bits(W, ni);
     if (use_mask) m &= fetch_word(mask, mk0, mj0, mw0, mnk, mnj, mnw, K, J, W);

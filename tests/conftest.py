@@ -2,7 +2,8 @@
 
 ``backend`` is parametrised over cpu, opencl and cuda. An unavailable backend is skipped
 with its reason, except OpenCL when ``GPUSEG_REQUIRE_OPENCL=1`` (set by CI): then a missing
-OpenCL platform fails the run instead of hiding a broken backend.
+OpenCL platform fails the run instead of hiding a broken backend. Cross-backend equality is
+asserted with the one parity harness, :func:`tests.parity.parity`.
 """
 
 from __future__ import annotations
@@ -13,27 +14,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gpuseg.backends import get_backend
-from gpuseg.errors import BackendUnavailableError
+from .parity import backend_or_skip
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
+#: ../shared/data beside the checkout, or $GPUSEG_SHARED_DATA (e.g. from a git worktree).
+SHARED_DATA = Path(os.environ.get("GPUSEG_SHARED_DATA") or REPO.parent / "shared" / "data")
 
 
-def _backend_or_skip(name: str):
-    try:
-        return get_backend(name)
-    except BackendUnavailableError as exc:
-        if name == "opencl" and os.environ.get("GPUSEG_REQUIRE_OPENCL") == "1":
-            pytest.fail(f"OpenCL is required here (GPUSEG_REQUIRE_OPENCL=1) but unusable: {exc}")
-        pytest.skip(f"{name} backend unavailable: {exc}")
+#: Old name of :func:`tests.parity.backend_or_skip`, kept for test modules that import it.
+_backend_or_skip = backend_or_skip
 
 
 @pytest.fixture(params=["cpu", pytest.param("opencl", marks=pytest.mark.opencl),
                         pytest.param("cuda", marks=pytest.mark.cuda)])
 def backend(request):
     """Each backend in turn (skipped with a reason where unusable)."""
-    return _backend_or_skip(request.param)
+    return backend_or_skip(request.param)
 
 
 @pytest.fixture

@@ -9,9 +9,11 @@ import nrrd
 import numpy as np
 import pytest
 
+from gpuseg.backends import NAMES
 from gpuseg.cli import main
 
 from .conftest import shared_file
+from .parity import backend_or_skip
 
 
 def run_cli(*args):
@@ -29,9 +31,10 @@ def test_backends_json(capsys):
     assert sum(r["auto"] for r in rows) == 1
 
 
-@pytest.mark.parametrize("backend", ["cpu", "opencl"])
+@pytest.mark.parametrize("backend", NAMES)
 def test_threshold_real_ct(tmp_path, capsys, backend):
     ct = shared_file("totalseg", "example_ct.nii.gz")
+    backend_or_skip(backend)
     out = tmp_path / "bone.nii.gz"
     assert main(["threshold", str(ct), "--min", "200", "--max", "3000", "-o", str(out),
                  "--backend", backend, "--json"]) == 0

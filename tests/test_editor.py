@@ -217,9 +217,9 @@ def test_edit_sequences_match_numpy_model_cpu(actions, seed):
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(actions=st.lists(action_st, min_size=3, max_size=8), seed=st.integers(0, 1000))
 def test_edit_sequences_match_numpy_model_opencl(actions, seed):
-    from .conftest import _backend_or_skip
+    from .parity import backend_or_skip
 
-    run_sequence(_backend_or_skip("opencl"), actions, seed)
+    run_sequence(backend_or_skip("opencl"), actions, seed)
 
 
 def test_brush_crossing_the_border_and_extent_limited(backend):

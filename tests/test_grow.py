@@ -14,6 +14,8 @@ from gpuseg import Extent, Image, ImageGeometry, Mask
 from gpuseg.errors import InvalidInputError
 from gpuseg.ops.grow import GrowCut, grow_region
 
+from .parity import parity
+
 OFFSETS = [(dk, dj, di) for dk in (-1, 0, 1) for dj in (-1, 0, 1) for di in (-1, 0, 1)]
 
 
@@ -102,23 +104,31 @@ def test_editable_mask_and_ties(backend, rng):
     assert got[0].to_numpy()[:, :, :16].all() and got[1].to_numpy()[:, :, 17:].all()
 
 
-def test_cross_backend_identical_and_region(rng):
-    from .conftest import _backend_or_skip
-
+def _two_seeds(rng):
     shape = (10, 20, 70)
     a = rng.integers(-100, 100, shape).astype(np.int16)
-    g = ImageGeometry(shape)
     s1, s2 = np.zeros(shape, bool), np.zeros(shape, bool)
     s1[4:6, 5:7, 20:24] = True
     s2[4:6, 12:14, 40:44] = True
-    res = []
-    for be in (_backend_or_skip("cpu"), _backend_or_skip("opencl")):
-        img = Image.from_numpy(a, g, backend=be)
-        gc = GrowCut(img, [Mask.from_numpy(s1, g, backend=be), Mask.from_numpy(s2, g, backend=be)])
-        res.append([m.words_numpy() for m in gc.result()] + [gc.distances()])
-        assert gc.region == Extent(1, 9, 2, 17, 17, 47)  # seeds' extent + max(3 voxels, 10%)
-    for x, y in zip(*res):
-        np.testing.assert_array_equal(x, y)
+    return a, ImageGeometry(shape), s1, s2
+
+
+def _two_seeds_reference(rng):
+    a, g, s1, s2 = _two_seeds(rng)
+    region = Extent(1, 9, 2, 17, 17, 47)
+    want = np.zeros(g.shape, np.int64)
+    want[region.slices] = reference(a[region.slices], [s1[region.slices], s2[region.slices]], g.spacing)
+    return {"dense": [want == 1, want == 2]}
+
+
+@parity(reference=_two_seeds_reference)
+def test_cross_backend_identical_and_region(backend, rng):
+    a, g, s1, s2 = _two_seeds(rng)
+    img = Image.from_numpy(a, g, backend=backend)
+    gc = GrowCut(img, [Mask.from_numpy(s1, g, backend=backend), Mask.from_numpy(s2, g, backend=backend)])
+    assert gc.region == Extent(1, 9, 2, 17, 17, 47)  # seeds' extent + max(3 voxels, 10%)
+    res = gc.result()
+    return {"dense": [m.to_numpy() for m in res], "masks": res, "distances": gc.distances()}
 
 
 @settings(max_examples=8, deadline=None)
@@ -141,22 +151,29 @@ def test_incremental_update_equals_scratch(seed):
         assert x.equals(y)
 
 
-def test_incremental_on_opencl():
-    from .conftest import _backend_or_skip
-
-    be = _backend_or_skip("opencl")
+def _incremental_case():
     rng = np.random.default_rng(7)
     shape = (5, 8, 40)
     a = rng.integers(0, 300, shape).astype(np.int16)
-    g = ImageGeometry(shape)
     seeds = seeds_for(rng, shape, 3)
-    img = Image.from_numpy(a, g, backend=be)
-    gc = GrowCut(img, [Mask.from_numpy(s, g, backend=be) for s in seeds], region=g.extent)
-    seeds[2][2, 4, 30] = True
-    up = gc.update([Mask.from_numpy(s, g, backend=be) for s in seeds])
-    want = reference(a, seeds, g.spacing)
-    for n, m in enumerate(up, start=1):
-        np.testing.assert_array_equal(m.to_numpy(), want == n)
+    more = [x.copy() for x in seeds]
+    more[2][2, 4, 30] = True
+    return a, ImageGeometry(shape), seeds, more
+
+
+def _incremental_reference():
+    a, g, seeds, more = _incremental_case()
+    want = reference(a, more, g.spacing)
+    return {"dense": [want == n for n in range(1, 4)]}
+
+
+@parity(reference=_incremental_reference)
+def test_incremental_on_every_backend(backend):
+    a, g, seeds, more = _incremental_case()
+    img = Image.from_numpy(a, g, backend=backend)
+    gc = GrowCut(img, [Mask.from_numpy(s, g, backend=backend) for s in seeds], region=g.extent)
+    up = gc.update([Mask.from_numpy(s, g, backend=backend) for s in more])
+    return {"dense": [m.to_numpy() for m in up], "masks": up}
 
 
 def test_grow_errors(backend):

@@ -8,7 +8,10 @@ import gpuseg
 from gpuseg import Extent, ImageGeometry, Mask
 from gpuseg.errors import GeometryMismatchError, InvalidInputError, OutOfBoundsError
 
+from gpuseg.backends import get_backend
+
 from .conftest import ODD_SHAPES
+from .parity import parity
 
 
 def random_mask(rng, shape, p=0.3):
@@ -164,21 +167,23 @@ def test_logic_errors(backend):
         Mask.from_numpy(np.zeros((2, 3, 4), bool), a.geometry, offset=(1, 0, 0), backend=backend)
 
 
-def test_cross_backend_masks_are_bit_identical(rng):
-    from .conftest import _backend_or_skip
-
-    cpu, ocl = _backend_or_skip("cpu"), _backend_or_skip("opencl")
+def _masks_reference(rng):
     g = ImageGeometry((5, 9, 77))
     an, bn = random_mask(rng, g.shape), random_mask(rng, g.shape, 0.6)
-    res = []
-    for be in (cpu, ocl):
-        a = Mask.from_numpy(an, g, backend=be)
-        b = Mask.from_numpy(bn, g, backend=be).shrink_()
-        res.append([m.words_numpy() for m in (a | b, a - b, ~a, a ^ b)] + [np.array(a.extent().to_slicer())])
-    for x, y in zip(*res):
-        np.testing.assert_array_equal(x, y)
-    m = Mask.from_numpy(an, g, backend=cpu)
-    assert m.to(ocl).to(cpu).equals(m)
+    return {"dense": [an | bn, an & ~bn, ~an, an ^ bn]}
+
+
+@parity(reference=_masks_reference)
+def test_cross_backend_masks_are_bit_identical(backend, rng):
+    g = ImageGeometry((5, 9, 77))
+    an, bn = random_mask(rng, g.shape), random_mask(rng, g.shape, 0.6)
+    a = Mask.from_numpy(an, g, backend=backend)
+    b = Mask.from_numpy(bn, g, backend=backend).shrink_()
+    out = [a | b, a - b, ~a, a ^ b]
+    cpu = get_backend("cpu")
+    assert a.to(cpu).to(backend).equals(a)
+    return {"dense": [m.to_numpy() for m in out], "words": [m.words_numpy() for m in out],
+            "extent": np.array(a.extent().to_slicer())}
 
 
 @settings(max_examples=25, deadline=None)

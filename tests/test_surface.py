@@ -15,7 +15,7 @@ from gpuseg.mask import Mask
 from gpuseg.surface import Surface, closed_surface, mesh_index_space, segment_surfaces
 from gpuseg.surface._tables import CORNERS, EDGES, triangle_table
 
-from .conftest import ODD_SHAPES, _backend_or_skip, shared_file
+from .conftest import ODD_SHAPES, shared_file
 
 vtk = pytest.importorskip("vtk")
 from vtk.util import numpy_support as vtk_np  # noqa: E402

@@ -10,6 +10,7 @@ from gpuseg.errors import (DeviceMemoryError, EmptyRangeError, GeometryMismatchE
 from gpuseg.ops.threshold import threshold_bounds
 
 from .conftest import ODD_SHAPES, shared_file
+from .parity import parity
 
 
 def reference(a, lo, hi):
@@ -77,13 +78,16 @@ def test_threshold_with_mask_and_extent(backend, rng):
     assert gpuseg.threshold(img, -1e9, 1e9, mask=empty).count() == 0
 
 
-def test_cross_backend_identical(rng):
-    from .conftest import _backend_or_skip
-
-    backends = [_backend_or_skip("cpu"), _backend_or_skip("opencl")]
+def _threshold_reference(rng):
     a = random_image(rng, (7, 9, 101), np.float32)
-    words = [gpuseg.threshold(Image.from_numpy(a, backend=b), -300.5, 250.25).words_numpy() for b in backends]
-    np.testing.assert_array_equal(words[0], words[1])
+    return {"dense": (a >= np.float32(-300.5)) & (a <= np.float32(250.25))}
+
+
+@parity(reference=_threshold_reference)
+def test_cross_backend_identical(backend, rng):
+    a = random_image(rng, (7, 9, 101), np.float32)
+    m = gpuseg.threshold(Image.from_numpy(a, backend=backend), -300.5, 250.25)
+    return {"dense": m.to_numpy(), "words": m.words_numpy()}
 
 
 @pytest.mark.parametrize("lo,hi,err,msg", [

@@ -1,4 +1,4 @@
-"""CPU backend: numpy arrays and the numba twins of the device kernels."""
+"""CPU backend: numpy arrays, and the numba twins of the registry's kernels."""
 
 from __future__ import annotations
 
@@ -7,17 +7,13 @@ import platform
 
 import numpy as np
 
-from .base import OPS, Backend
+from .base import Backend
 
-_DUMMY = np.zeros((1, 1, 1), dtype=np.uint32)
-_FAR = (1 << 30, 1 << 30, 1 << 30, 0, 0, 0)  # a box that holds no grid position
-
-
-def _or_dummy(words, box):
-    """numba needs a real array: absent or empty masks become a dummy word outside every box."""
-    if words is None or words.size == 0:
-        return _DUMMY, _FAR
-    return words, box
+#: Stand-ins for absent optional arguments (never read: their box is the null box, or the
+#: kernel's flag says the argument is unused). numba types them, so each has the rank and
+#: dtype of what it stands for.
+_DUMMIES = {"box": np.zeros((1, 1, 1), np.uint32), "image": np.zeros((1, 1, 1), np.int16),
+            "array": np.zeros(1, np.uint32)}
 
 
 def _physical_memory() -> int:
@@ -41,12 +37,6 @@ def _cpu_model() -> str:
 class CPUBackend(Backend):
     name = "cpu"
 
-    def __init__(self, memory_budget=None) -> None:
-        from . import _cpu_kernels  # compiling happens lazily, per function
-
-        self._k = _cpu_kernels
-        super().__init__(memory_budget)
-
     @property
     def device_name(self) -> str:
         import numba
@@ -65,47 +55,24 @@ class CPUBackend(Backend):
     def to_numpy(self, array) -> np.ndarray:
         return np.array(array, copy=True)
 
+    def to_host(self, array) -> np.ndarray:
+        return array
+
+    def to_numpy_region(self, array, slices) -> np.ndarray:
+        return np.array(array[slices])
+
     def fill_zero(self, array) -> None:
         array.fill(0)
 
     def is_device_array(self, array) -> bool:
         return isinstance(array, np.ndarray)
 
-    # --- primitives ------------------------------------------------------------------
-    def threshold(self, image, lo, hi, out, box, mask, mask_box) -> None:
-        if out.size == 0:
-            return
-        m, mb = _or_dummy(mask, mask_box)
-        self._k.threshold(image, lo, hi, out, box[0], box[1], box[2], m, mb[0], mb[1], mb[2], mask is not None)
+    # --- the registry: a kernel's twin takes the same arguments ------------------------
+    def dummy(self, kind: str = "array"):
+        return _DUMMIES[kind]
 
-    def logic(self, op, out, box, a, a_box, b, b_box, ilo, ihi) -> None:
-        if out.size == 0:
-            return
-        a_, ab = _or_dummy(a, a_box)
-        b_, bb = _or_dummy(b, b_box)
-        self._k.logic(OPS[op], out, box[0], box[1], box[2], a_, ab[0], ab[1], ab[2],
-                      b_, bb[0], bb[1], bb[2], ilo, ihi)
+    def _launch_spec(self, spec, args, n, specialise) -> None:
+        spec.twin(*spec.expand(args, _DUMMIES, scalar=False))
 
-    def count(self, words) -> int:
-        if words.size == 0:
-            return 0
-        return int(self._k.count(words))
-
-    def extent_bits(self, words):
-        if words.size == 0:
-            return None
-        from .clike import _reduce_slice_extents
-
-        return _reduce_slice_extents(self._k.slice_extents(words))
-
-    def pack(self, dense, out) -> None:
-        if out.size:
-            self._k.pack(dense, out)
-
-    def unpack(self, words, out) -> None:
-        if words.size and out.size:
-            self._k.unpack(words, out)
-
-    def extract_slice(self, words, box, axis, index, grid_shape) -> np.ndarray:
-        w, b = _or_dummy(words, box)
-        return self._k.extract_slice(w, b[0], b[1], b[2], axis, index, *grid_shape)
+    def _run_procedure(self, spec, args):
+        return spec.twin(*args)

@@ -12,7 +12,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import BackendUnavailableError
-from .clike import ClikeBackend, kernel_source
+from .clike import ClikeBackend
+from .registry import kernel_source
 
 #: NVRTC options: no fused multiply-add, so float results match OpenCL and numba bit for bit.
 NVRTC_OPTIONS = ("--fmad=false", "--std=c++14")

@@ -11,7 +11,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import BackendUnavailableError
-from .clike import ClikeBackend, kernel_source
+from .clike import ClikeBackend
+from .registry import kernel_source
 
 _BUILD_OPTIONS = ["-cl-std=CL1.2"]
 

@@ -21,18 +21,16 @@ import numpy as np
 from numba import njit, prange
 
 from ..backends import Backend, get_backend
-from ..backends.clike import ClikeBackend
 from ..errors import FileFormatError, InvalidInputError
 from ..geometry import Extent, ImageGeometry
 from ..image import Image
+from ..kernels.labels import LABEL_CONFLICTS, PAINT_LABEL
 from ..mask import Mask
 from ..ops.threshold import threshold
 from ..segmentation import Segment, Segmentation
 
 __all__ = ["label_bounding_boxes", "segmentation_from_labelmap", "collapse_layers", "Layer", "layer_array",
            "read_label_table", "LabelTable"]
-
-_i32 = np.int32
 
 
 @njit(cache=True, nogil=True, parallel=True)
@@ -232,25 +230,12 @@ class Layer:
 
 
 def _label_call(b: Backend, name: str, mask: Mask, data, extent: Extent, dtype, value: int = 0):
-    k0, j0, w0, nk, nj, nw = mask.box
-    if b.name == "cpu":
-        from ._cpu_labels import label_conflicts, paint_label
-
-        if name == "paint_label":
-            paint_label(mask.words, k0, j0, w0, data, extent.k0, extent.j0, extent.i0, value)
-            return None
-        return int(label_conflicts(mask.words, k0, j0, w0, data, extent.k0, extent.j0, extent.i0))
-    assert isinstance(b, ClikeBackend)
-    ctype = "uchar" if np.dtype(dtype) == np.uint8 else "ushort"
-    k = b.kernel("labels", name, LABEL_T=ctype)
-    onk, onj, oni = extent.shape
-    args = [mask.words, *(_i32(v) for v in mask.box), data, _i32(extent.k0), _i32(extent.j0), _i32(extent.i0),
-            _i32(onk), _i32(onj), _i32(oni)]
+    place = (extent.k0, extent.j0, extent.i0, *extent.shape)
     if name == "paint_label":
-        b.launch(k, nk * nj * nw, args + [_i32(value)])
+        b.run(PAINT_LABEL, mask, data, *place, value)
         return None
     count = b.zeros((1,), np.uint32, what="conflict counter")
-    b.launch(k, nk * nj * nw, args + [count])
+    b.run(LABEL_CONFLICTS, mask, data, *place, count)
     return int(b.to_numpy(count)[0])
 
 

@@ -31,19 +31,18 @@ from typing import Sequence
 
 import numpy as np
 
-from ..backends.clike import ClikeBackend
-from ..backends.base import IMAGE_DTYPES
 from ..errors import InvalidInputError, OutOfBoundsError
 from ..geometry import Extent
 from ..image import Image
+from ..kernels.constants import KEY_BLOCKED as _KEY_BLOCKED, KEY_INF as _KEY_INF
+from ..kernels.grow import GROW_INIT, GROW_LABEL_WORDS, GROW_PROPAGATE, GROW_SET_SEEDS
 from ..mask import Mask, box_for_extent
 
 __all__ = ["GrowCut", "grow_from_seeds", "grow_region"]
 
 FIXED_POINT = 16
-_i32, _i64 = np.int32, np.int64
-KEY_INF = np.uint64(0xFFFFFFFFFFFFFFFE)
-KEY_BLOCKED = np.uint64(0xFFFFFFFFFFFFFFFF)
+KEY_INF = np.uint64(_KEY_INF)
+KEY_BLOCKED = np.uint64(_KEY_BLOCKED)
 
 
 def grow_region(seeds: Sequence[Mask], shape) -> Extent:
@@ -114,7 +113,7 @@ class GrowCut:
         self._seed_labels = np.zeros(region.shape, np.uint8)
         self._paint_seeds(seeds)
         self.keys = None
-        self._vals = None
+        self._lam = None
         self._run(full=True)
 
     # --- seeds ------------------------------------------------------------------------------
@@ -132,68 +131,23 @@ class GrowCut:
         r = self.region
         rnk, rnj, rni = r.shape
         n = rnk * rnj * rni
-        if b.name == "cpu":
-            from ._cpu_grow import dijkstra
-
-            if full:
-                keys = np.where(self._seed_labels > 0, self._seed_labels.astype(np.uint64), KEY_INF).ravel()
-                if self.mask is not None:
-                    keys[~self.mask.to_numpy(r).ravel()] = KEY_BLOCKED
-                start = np.flatnonzero(self._seed_labels.ravel())
-                start = start[keys[start] != KEY_BLOCKED]
-            else:
-                keys = self.keys
-                idx = np.flatnonzero(changed.ravel())
-                idx = idx[keys[idx] != KEY_BLOCKED]
-                keys[idx] = self._seed_labels.ravel()[idx].astype(np.uint64)
-                start = idx
-            exact_int = self.image.dtype.kind in "iu"
-            if self._vals is None:  # the region's intensities, flat: int32 for integer images (exact)
-                self._vals = np.ascontiguousarray(self.image.data[r.slices],
-                                                  dtype=np.int32 if exact_int else np.float64).ravel()
-            self.keys = dijkstra(keys, self._seed_labels.ravel(), self._vals, rnk, rnj, rni, self.lam,
-                                 self.scale, exact_int, self.nlabels, self.max_cost + 1, start.astype(np.int64))
-            return
-        assert isinstance(b, ClikeBackend)
-        ctype = IMAGE_DTYPES[np.dtype(self.image.dtype)]
         labels_d = b.asarray(self._seed_labels.ravel(), what="seed labels")
         if full:
             self.keys = b.empty((n,), np.uint64, what=f"grow-from-seeds keys of region {r.shape}")
             m = self.mask
-            b.launch(b.kernel("grow", "grow_init", IMAGE_T=ctype), n,
-                     [self.keys, labels_d, _i64(n), m.words if m is not None and m.nbytes else b.dummy(),
-                      *(_i32(v) for v in (m.box if m is not None else (0, 0, 0, 0, 0, 0))),
-                      _i32(m is not None), _i32(r.k0), _i32(r.j0), _i32(r.i0), _i32(rnj), _i32(rni)])
+            b.run(GROW_INIT, self.keys, labels_d, n, m, m is not None, r.k0, r.j0, r.i0, rnj, rni,
+                  specialise={"IMAGE_T": self.image.dtype})
+            start = np.flatnonzero(self._seed_labels.ravel())
         else:
-            keys = b.to_numpy(self.keys)
-            idx = np.flatnonzero(changed.ravel())
-            idx = idx[keys[idx] != KEY_BLOCKED]
-            keys[idx] = self._seed_labels.ravel()[idx].astype(np.uint64)
-            self.keys = b.asarray(keys)
-        lam = b.asarray(self.lam)
-        flag = b.zeros((1,), np.int32, what="grow flag")
-        push = b.kernel("grow", "grow_push", IMAGE_T=ctype)
-        gk, gj, gi = self.image.shape
-        # the first wavefront: the seed voxels (all of them, or the new ones), as packed bits
-        nwords = (n + 31) // 32
-        first = np.zeros(nwords * 32, bool)
-        if full:
-            first[:n] = self._seed_labels.ravel() > 0
-        else:
-            first[idx] = True
-        active = b.asarray(np.packbits(first, bitorder="little").view(np.uint32), what="grow wavefront")
-        nxt = b.zeros((nwords,), np.uint32, what="grow wavefront")
-        self.passes = 0
-        while True:
-            self.passes += 1
-            b.fill_zero(flag)
-            b.launch(push, nwords, [self.keys, labels_d, self.image.data, _i32(gj), _i32(gi), _i32(r.k0), _i32(r.j0),
-                                    _i32(r.i0), _i32(rnk), _i32(rnj), _i32(rni), lam, _i64(self.scale),
-                                    active, nxt, _i64(nwords), flag])
-            if int(b.to_numpy(flag)[0]) == 0:
-                break
-            active, nxt = nxt, active
-            b.fill_zero(nxt)
+            # the new seed voxels become seeds on the device (masked ones stay blocked)
+            start = np.flatnonzero(changed.ravel()).astype(np.int64)
+            b.run(GROW_SET_SEEDS, self.keys, labels_d, b.asarray(start, what="new seed voxels"), start.size,
+                  specialise={"IMAGE_T": self.image.dtype})
+        if self._lam is None:
+            self._lam = b.asarray(self.lam)
+        self.passes = b.run(GROW_PROPAGATE, self.keys, labels_d, self.image.data, (r.k0, r.j0, r.i0, rnk, rnj, rni),
+                            self._lam, self.scale, start.astype(np.int64), self.nlabels, self.max_cost + 1,
+                            self.image.dtype)
 
     def update(self, seeds: Sequence[Mask]) -> list[Mask]:
         """Add seed voxels (the full, grown seed masks, in the same order) and update.
@@ -230,21 +184,14 @@ class GrowCut:
         out = []
         for label in range(1, self.nlabels + 1):
             words = b.empty(box[3:], np.uint32, what="grow result")
-            if b.name == "cpu":
-                from ._cpu_grow import label_words
-
-                label_words(self.keys, rnk, rnj, rni, lead, label, words)
-            else:
-                assert isinstance(b, ClikeBackend)
-                b.launch(b.kernel("grow", "grow_label_words", IMAGE_T=IMAGE_DTYPES[np.dtype(self.image.dtype)]),
-                         box[3] * box[4] * box[5],
-                         [self.keys, _i32(rnk), _i32(rnj), _i32(rni), _i32(lead), _i32(label), words, _i32(box[5])])
+            b.run(GROW_LABEL_WORDS, self.keys, rnk, rnj, rni, lead, label, words, box[5],
+                  specialise={"IMAGE_T": self.image.dtype})
             out.append(Mask(self.image.geometry, b, words, box).shrink_())
         return out
 
     def distances(self) -> np.ndarray:
         """The geodesic distance of every region voxel (float64; inf where unreached or masked)."""
-        keys = self.keys if self.image.backend.name == "cpu" else self.image.backend.to_numpy(self.keys)
+        keys = self.image.backend.to_numpy(self.keys)
         d = (keys >> np.uint64(8)).astype(np.float64) / self.scale
         d[keys >= KEY_INF] = np.inf
         return d.reshape(self.region.shape)

@@ -18,16 +18,14 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from ..backends.clike import ClikeBackend
 from ..errors import InvalidInputError, OutOfBoundsError
+from ..kernels.islands import (COUNT_RUNS, FILL_RUNS, FLATTEN, INIT_PARENT, RUNS_TO_WORDS, UNITE_ROWS,
+                               dense_labels, label_runs)
 from ..mask import Mask
 from .logic import invert, union
 
 __all__ = ["Islands", "connected_components", "label", "keep_largest_island", "remove_small_islands",
            "split_islands", "keep_selected_island", "remove_selected_island", "add_selected_island"]
-
-_i32, _i64 = np.int32, np.int64
-
 
 def _connectivity(c) -> int:
     if c not in (6, 26):
@@ -90,27 +88,17 @@ class Islands:
         out = Mask(m.geometry, b, b.empty(m.box[3:], np.uint32, what="island mask"), m.box)
         if m.nbytes == 0:
             return out
+        if self._dev is None:
+            self._dev = (b.asarray(self._offsets), b.asarray(self.run_labels if self.run_labels.size
+                                                             else np.zeros(1, np.int32)))
+        offs, labs = self._dev
         with out.writing() as words:
-            if b.name == "cpu":
-                from ._cpu_islands import runs_to_words
-
-                runs_to_words(self._offsets, self._hs, self._he, self.run_labels, selected, words)
-            else:
-                assert isinstance(b, ClikeBackend)
-                if self._dev is None:
-                    self._dev = (b.asarray(self._offsets), b.asarray(self.run_labels if self.run_labels.size
-                                                                     else np.zeros(1, np.int32)))
-                offs, labs = self._dev
-                nrows = m.box[3] * m.box[4]
-                b.launch(b.kernel("islands", "runs_to_words"), nrows,
-                         [offs, _i64(nrows), _i32(m.box[5]), self._starts if self._starts is not None else b.dummy(),
-                          self._ends if self._ends is not None else b.dummy(), labs, b.asarray(selected), words])
+            b.run(RUNS_TO_WORDS, offs, m.box[3] * m.box[4], m.box[5], self._starts, self._ends, labs,
+                  b.asarray(selected), words)
         return out.shrink_()
 
     def to_numpy(self) -> np.ndarray:
         """Dense int32 labels of the whole grid (0 = background)."""
-        from ._cpu_islands import dense_labels
-
         g = self.mask.geometry
         out = np.zeros(g.shape, np.int32)
         k0, j0, w0, nk, nj, nw = self.mask.box
@@ -125,7 +113,6 @@ def connected_components(mask: Mask, connectivity: int = 6) -> Islands:
     if not isinstance(mask, Mask):
         raise InvalidInputError(f"expected a Mask, got {type(mask).__name__}")
     full = _connectivity(connectivity) == 26
-    from ._cpu_islands import components, count_runs, fill_runs, label_runs
 
     b = mask.backend
     k0, j0, w0, nk, nj, nw = mask.box
@@ -134,21 +121,10 @@ def connected_components(mask: Mask, connectivity: int = 6) -> Islands:
         empty = np.zeros(0, np.int32)
         return Islands(mask, connectivity, np.zeros(1, np.int64), None, None, empty, empty, empty,
                        np.zeros(1, np.int64))
-    if b.name == "cpu":
-        counts = count_runs(mask.words)
-        offsets = np.zeros(nrows + 1, np.int64)
-        np.cumsum(counts, out=offsets[1:])
-        n = int(offsets[-1])
-        rs, re = np.empty(n, np.int32), np.empty(n, np.int32)
-        fill_runs(mask.words, offsets, rs, re)
-        roots = components(offsets, nk, nj, rs, re, 1 if full else 0)
-        labels, sizes = label_runs(roots, rs, re)
-        return Islands(mask, connectivity, offsets, rs, re, rs, re, labels, sizes)
-    assert isinstance(b, ClikeBackend)
     counts_d = b.empty((nrows,), np.int32, what="island run counts")
-    b.launch(b.kernel("islands", "count_runs"), nrows, [mask.words, _i64(nrows), _i32(nw), counts_d])
+    b.run(COUNT_RUNS, mask.words, nrows, nw, counts_d)
     offsets = np.zeros(nrows + 1, np.int64)
-    np.cumsum(b.to_numpy(counts_d), out=offsets[1:])
+    np.cumsum(b.to_host(counts_d), out=offsets[1:])
     n = int(offsets[-1])
     if n == 0:
         empty = np.zeros(0, np.int32)
@@ -156,12 +132,12 @@ def connected_components(mask: Mask, connectivity: int = 6) -> Islands:
     offs_d = b.asarray(offsets, what="island row offsets")
     rs_d = b.empty((n,), np.int32, what="island runs")
     re_d = b.empty((n,), np.int32, what="island runs")
-    b.launch(b.kernel("islands", "fill_runs"), nrows, [mask.words, _i64(nrows), _i32(nw), offs_d, rs_d, re_d])
+    b.run(FILL_RUNS, mask.words, nrows, nw, offs_d, rs_d, re_d)
     parent = b.empty((n,), np.int64, what="island union-find")
-    b.launch(b.kernel("islands", "init_parent"), n, [parent, _i64(n)])
-    b.launch(b.kernel("islands", "unite_rows"), nrows, [offs_d, _i32(nk), _i32(nj), rs_d, re_d, parent, _i32(full)])
-    b.launch(b.kernel("islands", "flatten"), n, [parent, _i64(n)])
-    rs, re, roots = b.to_numpy(rs_d), b.to_numpy(re_d), b.to_numpy(parent)
+    b.run(INIT_PARENT, parent, n)
+    b.run(UNITE_ROWS, offs_d, nk, nj, rs_d, re_d, parent, full)
+    b.run(FLATTEN, parent, n)
+    rs, re, roots = b.to_host(rs_d), b.to_host(re_d), b.to_host(parent)
     labels, sizes = label_runs(roots, rs, re)
     isl = Islands(mask, connectivity, offsets, rs_d, re_d, rs, re, labels, sizes)
     isl._dev = (offs_d, b.asarray(labels))

@@ -20,15 +20,14 @@ from collections import defaultdict
 
 import numpy as np
 
-from ..backends.clike import ClikeBackend
 from ..errors import InvalidInputError
 from ..geometry import Extent
-from ..mask import Mask, box_for_extent
+from ..kernels.morphology import OR_OFFSETS, ROW_DILATE
+from ..mask import Mask
 from .logic import invert, subtract
 
 __all__ = ["margin", "hollow", "ball_row_runs", "ball_structure"]
 
-_i32 = np.int32
 MAX_RADIUS_VOXELS = 512
 
 
@@ -70,44 +69,15 @@ def ball_structure(spacing_ijk, radius_mm: float) -> np.ndarray:
 
 def _row_dilate(b, dst: Mask, src: Mask, h: int) -> None:
     with dst.writing() as words:
-        _row_dilate_words(b, dst, words, src, h)
-
-
-def _row_dilate_words(b, dst: Mask, words, src: Mask, h: int) -> None:
-    ni = dst.shape[2]
-    if b.name == "cpu":
-        from ._cpu_morphology import row_dilate
-
-        if src.nbytes == 0:
-            words.fill(0)
-            return
-        row_dilate(words, dst.box[0], dst.box[1], dst.box[2], src.words, src.box[0], src.box[1], src.box[2],
-                   h, ni)
-        return
-    assert isinstance(b, ClikeBackend)
-    n = dst.box[3] * dst.box[4] * dst.box[5]
-    if n:
-        b.launch(b.kernel("morphology", "row_dilate"), n,
-                 [words, *(_i32(v) for v in dst.box), src.words if src.nbytes else b.dummy(),
-                  *(_i32(v) for v in (src.box if src.nbytes else (0, 0, 0, 0, 0, 0))), _i32(h), _i32(ni)])
+        b.run(ROW_DILATE, (words, dst.box), src, h, dst.shape[2])
 
 
 def _or_offsets(b, out: Mask, src: Mask, offsets: list[tuple[int, int]]) -> None:
-    offs = np.asarray(offsets, dtype=np.int32).reshape(-1, 2)
+    if out.nbytes == 0:
+        return
+    offs = b.asarray(np.asarray(offsets, dtype=np.int32).ravel(), what="ball offsets")
     with out.writing() as words:
-        if b.name == "cpu":
-            from ._cpu_morphology import or_offsets
-
-            or_offsets(words, out.box[0], out.box[1], out.box[2], src.words, src.box[0], src.box[1], src.box[2],
-                       offs)
-            return
-        assert isinstance(b, ClikeBackend)
-        n = out.box[3] * out.box[4] * out.box[5]
-        if n:
-            dev = b.asarray(offs.ravel(), what="ball offsets")
-            b.launch(b.kernel("morphology", "or_offsets"), n,
-                     [words, *(_i32(v) for v in out.box), src.words, *(_i32(v) for v in src.box), dev,
-                      _i32(len(offs))])
+        b.run(OR_OFFSETS, (words, out.box), src, offs, len(offsets))
 
 
 def _dilate(src: Mask, runs: dict[int, list[tuple[int, int]]], out_extent: Extent) -> Mask:

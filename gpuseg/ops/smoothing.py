@@ -14,17 +14,14 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
-from ..backends.clike import ClikeBackend
 from ..errors import InvalidInputError
+from ..kernels.smoothing import MEDIAN_MAJORITY
 from ..mask import Mask
 from .morphology import margin
 
 __all__ = ["smooth", "median_kernel_voxels", "SMOOTHING_METHODS"]
 
 SMOOTHING_METHODS = ("median", "opening", "closing")
-_i32 = np.int32
 
 
 def median_kernel_voxels(spacing_ijk, kernel_mm: float) -> tuple[int, int, int]:
@@ -49,17 +46,8 @@ def _median(mask: Mask, kernel_mm: float) -> Mask:
         return Mask.empty(g, backend=b)
     # a voxel can only become set within the half-size of a set voxel
     out = Mask.zeros(g, ext.pad((hk, hj, hi)).clip(g.shape), backend=b)
-    gk, gj, gi = g.shape
     with out.writing() as words:
-        if b.name == "cpu":
-            from ._cpu_smoothing import median_majority
-
-            median_majority(words, *out.box[:3], mask.words, *mask.box[:3], hk, hj, hi, gk, gj, gi)
-        else:
-            assert isinstance(b, ClikeBackend)
-            b.launch(b.kernel("smoothing", "median_majority"), out.box[3] * out.box[4] * out.box[5],
-                     [words, *(_i32(v) for v in out.box), mask.words, *(_i32(v) for v in mask.box),
-                      _i32(hk), _i32(hj), _i32(hi), _i32(gk), _i32(gj), _i32(gi)])
+        b.run(MEDIAN_MAJORITY, (words, out.box), mask, hk, hj, hi, *g.shape)
     return out.shrink_()
 
 

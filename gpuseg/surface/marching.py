@@ -1,7 +1,7 @@
 """Binary labelmap to closed surface: marching cubes on packed masks.
 
 The mesh is built straight from a mask's words in two passes over rows of cubes
-(``kernels/surface.cl``; numba twin in ``_cpu_marching.py``):
+(``kernels/surface.cl``; numba twins beside it in ``kernels/surface.py``):
 
 1. ``mc_count``: per row, how many vertices it owns (one per crossed voxel edge towards
    +i, +j, +k) and how many triangles its cubes make;
@@ -23,13 +23,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..backends.clike import ClikeBackend
 from ..errors import InvalidInputError
+from ..kernels.surface import MC_COUNT, MC_EMIT
 from ..mask import Mask
 from ._tables import triangle_table
 
-_i32 = np.int32
-_i64 = np.int64
 _INT32_MAX = np.iinfo(np.int32).max
 
 
@@ -62,19 +60,10 @@ def row_counts(mask: Mask, *, active=None, offset: tuple[int, int, int] = (0, 0,
     nrows = (nk + 1) * (nj + 1)
     ntri, _ = triangle_table()
     nets = active is not None
-    if b.name == "cpu":
-        from ._cpu_marching import mc_count
-
-        out = [np.empty(nrows, np.uint32) for _ in range(4)]
-        mc_count(mask.words, ntri, *out, nets, active if nets else np.zeros(1, np.uint32), *offset, gnj, gw1)
-        return tuple(out)  # type: ignore[return-value]
-    assert isinstance(b, ClikeBackend)
     ntri_d, _ = _tables_on(b)
-    dev = [b.empty((nrows,), np.uint32, what="marching cubes row counts") for _ in range(4)]
-    b.launch(b.kernel("surface", "mc_count"), nrows,
-             [mask.words, _i32(nk), _i32(nj), _i32(nw), ntri_d, *dev, _i32(nets), active if nets else b.dummy(),
-              *(_i32(v) for v in offset), _i32(gnj), _i32(gw1)])
-    return tuple(b.to_numpy(a) for a in dev)  # type: ignore[return-value]
+    out = [b.empty((nrows,), np.uint32, what="marching cubes row counts") for _ in range(4)]
+    b.run(MC_COUNT, mask.words, nk, nj, nw, ntri_d, *out, nets, active, *offset, gnj, gw1)
+    return tuple(b.to_host(a) for a in out)  # type: ignore[return-value]
 
 
 def mesh_index_space(mask: Mask) -> tuple[np.ndarray, np.ndarray]:
@@ -102,21 +91,10 @@ def mesh_index_space(mask: Mask) -> tuple[np.ndarray, np.ndarray]:
     wide = n_verts > _INT32_MAX
     index_t = np.int64 if wide else np.int32
     i0 = 32 * w0
-    if b.name == "cpu":
-        from ._cpu_marching import mc_emit
-
-        b.check_allocation(n_verts * 12 + n_faces * 3 * np.dtype(index_t).itemsize, "surface mesh")
-        verts = np.empty((n_verts, 3), np.float32)
-        faces = np.empty((n_faces, 3), index_t)
-        mc_emit(mask.words, k0, j0, i0, ntri, tris.reshape(256, 36), nx, ny, vbase, tbase, verts, faces)
-        return verts, faces
-    assert isinstance(b, ClikeBackend)
     ntri_d, tris_d = _tables_on(b)
+    b.check_allocation(n_verts * 12 + n_faces * 3 * np.dtype(index_t).itemsize, "surface mesh")
     verts_d = b.empty((n_verts, 3), np.float32, what="surface vertices")
     faces_d = b.empty((n_faces, 3), index_t, what="surface triangles")
-    nx_d, ny_d = b.asarray(nx), b.asarray(ny)
-    vbase_d, tbase_d = b.asarray(vbase), b.asarray(tbase)
-    b.launch(b.kernel("surface", "mc_emit", INDEX_T="i64" if wide else "int"), nrows,
-             [mask.words, _i32(nk), _i32(nj), _i32(nw), _i32(k0), _i32(j0), _i32(i0), ntri_d, tris_d,
-              nx_d, ny_d, vbase_d, tbase_d, verts_d, faces_d])
-    return b.to_numpy(verts_d), b.to_numpy(faces_d)
+    b.run(MC_EMIT, mask.words, nk, nj, nw, k0, j0, i0, ntri_d, tris_d, b.asarray(nx), b.asarray(ny),
+          b.asarray(vbase), b.asarray(tbase), verts_d, faces_d)
+    return b.to_host(verts_d), b.to_host(faces_d)

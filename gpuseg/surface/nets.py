@@ -3,7 +3,7 @@
 Every cube of the padded grid (2 x 2 x 2 voxels) that some segment crosses gets one vertex,
 at its centre; every crossed voxel edge of a segment gets one quad (two triangles) joining
 the four cubes around that edge, oriented out of the segment (``kernels/surface.cl``:
-``mc_count`` in its surface-nets mode, then ``sn_*``; numba twins in ``_cpu_marching.py``).
+``mc_count`` in its surface-nets mode, then ``sn_*``; numba twins in ``kernels/surface.py``).
 Segments are visited one by one over their own boxes, but all of them number their vertices
 in one table over the union of their boxes, so two segments that touch share the vertices of
 their common boundary, exactly: with joint smoothing the shared boundary moves as one and
@@ -22,13 +22,11 @@ from typing import Sequence
 
 import numpy as np
 
-from ..backends.clike import ClikeBackend
 from ..errors import GeometryMismatchError, InvalidInputError
+from ..kernels.surface import SN_QUADS, SN_ROW_PREFIX, SN_VERTICES
 from ..mask import Mask
 from .marching import _INT32_MAX, _offsets, row_counts
 
-_i32 = np.int32
-_i64 = np.int64
 
 
 def _union_box(masks: Sequence[Mask]):
@@ -68,42 +66,23 @@ def surface_nets_index_space(masks: Sequence[Mask]) -> tuple[np.ndarray, list[np
     K0, J0, W0, GK, GJ, GW = box
     gw1 = GW + 1
     nrows = (GK + 1) * (GJ + 1)
-    cpu = b.name == "cpu"
-    if cpu:
-        from . import _cpu_marching as ck
-
-        b.check_allocation(nrows * gw1 * 8, "surface nets cube table")
-        active = np.zeros(nrows * gw1, np.uint32)
-    else:
-        assert isinstance(b, ClikeBackend)
-        active = b.zeros((nrows * gw1,), np.uint32, what="surface nets cube table")
+    active = b.zeros((nrows * gw1,), np.uint32, what="surface nets cube table")
     # one pass per segment: its rows' vertex counts (kept for its quads), and its active cubes
     counts = {}
     for n, m in enumerate(masks):
         if m.box[3] * m.box[4] * m.box[5]:
             rel = (m.box[0] - K0, m.box[1] - J0, m.box[2] - W0)
             counts[n] = row_counts(m, active=active, offset=rel, gnj=GJ, gw1=gw1)[:3]
-    if cpu:
-        wprefix = np.empty(nrows * gw1, np.uint32)
-        rowcount = np.empty(nrows, np.uint32)
-        ck.sn_row_prefix(active, nrows, gw1, wprefix, rowcount)
-    else:
-        wprefix = b.empty((nrows * gw1,), np.uint32, what="surface nets prefix table")
-        rowcount_d = b.empty((nrows,), np.uint32, what="surface nets row counts")
-        b.launch(b.kernel("surface", "sn_row_prefix"), nrows, [active, _i64(nrows), _i32(gw1), wprefix, rowcount_d])
-        rowcount = b.to_numpy(rowcount_d)
-    rowbase, n_verts = _offsets(rowcount.astype(np.int64))
+    wprefix = b.empty((nrows * gw1,), np.uint32, what="surface nets prefix table")
+    rowcount_d = b.empty((nrows,), np.uint32, what="surface nets row counts")
+    b.run(SN_ROW_PREFIX, active, nrows, gw1, wprefix, rowcount_d)
+    rowbase, n_verts = _offsets(b.to_host(rowcount_d).astype(np.int64))
     wide = n_verts > _INT32_MAX
     index_t = np.int64 if wide else np.int32
-    if cpu:
-        b.check_allocation(n_verts * 12, "surface nets vertices")
-        verts = np.empty((n_verts, 3), np.float32)
-        ck.sn_vertices(active, nrows, GJ, gw1, rowbase, verts)
-    else:
-        rowbase_d = b.asarray(rowbase)
-        verts_d = b.empty((n_verts, 3), np.float32, what="surface nets vertices")
-        b.launch(b.kernel("surface", "sn_vertices"), nrows, [active, _i64(nrows), _i32(GJ), _i32(gw1), rowbase_d, verts_d])
-        verts = b.to_numpy(verts_d)
+    rowbase_d = b.asarray(rowbase)
+    verts_d = b.empty((n_verts, 3), np.float32, what="surface nets vertices")
+    b.run(SN_VERTICES, active, nrows, GJ, gw1, rowbase_d, verts_d)
+    verts = b.to_host(verts_d)
     verts += np.array([32 * W0, J0, K0], np.float32)
     out = []
     for n, m in enumerate(masks):
@@ -112,18 +91,12 @@ def surface_nets_index_space(masks: Sequence[Mask]) -> tuple[np.ndarray, list[np
             continue
         k0, j0, w0, nk, nj, nw = m.box
         rel = (k0 - K0, j0 - J0, w0 - W0)
-        mrows = (nk + 1) * (nj + 1)
         nx, ny, nz = counts[n]
         qbase, n_quads = _offsets(nx.astype(np.int64) + ny + nz)
-        if cpu:
-            faces = np.empty((2 * n_quads, 3), index_t)
-            ck.sn_quads(m.words, *rel, GJ, gw1, active, wprefix, rowbase, nx, ny, qbase, faces)
-        else:
-            faces_d = b.empty((2 * n_quads, 3), index_t, what="surface nets triangles")
-            b.launch(b.kernel("surface", "sn_quads", INDEX_T="i64" if wide else "int"), mrows,
-                     [m.words, _i32(nk), _i32(nj), _i32(nw), *(_i32(x) for x in rel), _i32(GJ), _i32(gw1), active,
-                      wprefix, rowbase_d, b.asarray(nx), b.asarray(ny), b.asarray(qbase), faces_d])
-            faces = b.to_numpy(faces_d)
+        faces_d = b.empty((2 * n_quads, 3), index_t, what="surface nets triangles")
+        b.run(SN_QUADS, m.words, nk, nj, nw, *rel, GJ, gw1, active, wprefix, rowbase_d, b.asarray(nx),
+              b.asarray(ny), b.asarray(qbase), faces_d)
+        faces = b.to_host(faces_d)
         out.append(faces)
     return verts, out
 

@@ -1,14 +1,16 @@
-"""numba twins of ``kernels/surface.cl`` (mc_count, mc_emit): same rows, same order."""
+"""Specs and numba twins of ``kernels/surface.cl`` (marching cubes: mc_count, mc_emit; surface
+nets: sn_row_prefix, sn_vertices, sn_quads): same rows, same order, same arguments."""
 
 from __future__ import annotations
 
 import numpy as np
 from numba import njit, prange
 
-from ..backends._cpu_kernels import ctz32, popc32
+from ..backends.registry import CTYPES, Kernel
+from .prelude import JIT as _JIT, PJIT as _PJIT, ctz32, popc32
 
-_PJIT = dict(cache=True, nogil=True, parallel=True)
-_JIT = dict(cache=True, nogil=True)
+INDEX_TYPES = [{"INDEX_T": CTYPES[np.dtype(t)]} for t in (np.int32, np.int64)]
+_CUBE_ROWS = lambda words, nk, nj, *rest: (nk + 1) * (nj + 1)  # noqa: E731  one thread per row of cubes
 U1 = np.uint32(1)
 U31 = np.uint32(31)
 
@@ -30,12 +32,16 @@ def _case(s00, v00, s01, v01, s10, v10, s11, v11, b):
         | (((v11 >> b) & U1) << np.uint32(7))
 
 
+MC_COUNT = Kernel("surface", "mc_count", "words:array, nk:i32, nj:i32, nw:i32, ntri:array, nx:array, ny:array, "
+                  "nz:array, nt:array, nets:i32, active:array?, k0:i32, j0:i32, w0:i32, gnj:i32, gw1:i32",
+                  threads=_CUBE_ROWS, defines={"INDEX_T": None}, specialisations=INDEX_TYPES)
+
+
 @njit(**_PJIT)
-def mc_count(words, ntri, nx, ny, nz, nt, nets, active, k0, j0, w0, gnj, gw1):
+def mc_count(words, nk, nj, nw, ntri, nx, ny, nz, nt, nets, active, k0, j0, w0, gnj, gw1):
     """With ``nets`` the active cube words also go into the grid's table ``active`` (surface
     nets; rows of one segment are disjoint in the grid, so each grid word is written by one
     iteration) and triangles are not counted."""
-    nk, nj, nw = words.shape
     nrows = (nk + 1) * (nj + 1)
     for r in prange(nrows):
         k = r // (nj + 1) - 1
@@ -80,9 +86,13 @@ def mc_count(words, ntri, nx, ny, nz, nt, nets, active, k0, j0, w0, gnj, gw1):
         nt[r] = ct
 
 
+MC_EMIT = Kernel("surface", "mc_emit", "words:array, nk:i32, nj:i32, nw:i32, k0:i32, j0:i32, i0:i32, ntri:array, "
+                 "tris:array, nx:array, ny:array, vbase:array, tbase:array, verts:array, faces:array",
+                 threads=_CUBE_ROWS, defines={"INDEX_T": "faces"}, specialisations=INDEX_TYPES)
+
+
 @njit(**_PJIT)
-def mc_emit(words, k0, j0, i0, ntri, tris, nx, ny, vbase, tbase, verts, faces):
-    nk, nj, nw = words.shape
+def mc_emit(words, nk, nj, nw, k0, j0, i0, ntri, tris, nx, ny, vbase, tbase, verts, faces):
     nrows = (nk + 1) * (nj + 1)
     for r in prange(nrows):
         k = r // (nj + 1) - 1
@@ -190,6 +200,10 @@ def mc_emit(words, k0, j0, i0, ntri, tris, nx, ny, vbase, tbase, verts, faces):
 
 
 # --- surface nets (kernels/surface.cl: sn_row_prefix, sn_vertices, sn_quads) --------------------
+SN_ROW_PREFIX = Kernel("surface", "sn_row_prefix", "active:array, nrows:i64, gw1:i32, wprefix:array, rowcount:array",
+                       threads="nrows", defines={"INDEX_T": None}, specialisations=INDEX_TYPES)
+
+
 @njit(**_PJIT)
 def sn_row_prefix(active, nrows, gw1, wprefix, rowcount):
     for r in prange(nrows):
@@ -198,6 +212,10 @@ def sn_row_prefix(active, nrows, gw1, wprefix, rowcount):
             wprefix[r * gw1 + q] = c
             c += popc32(active[r * gw1 + q])
         rowcount[r] = c
+
+
+SN_VERTICES = Kernel("surface", "sn_vertices", "active:array, nrows:i64, gnj:i32, gw1:i32, rowbase:array, verts:array",
+                     threads="nrows", defines={"INDEX_T": None}, specialisations=INDEX_TYPES)
 
 
 @njit(**_PJIT)
@@ -237,9 +255,13 @@ def _sn_quad(faces, t, c0, c1, c2, c3, flip):
     faces[2 * t + 1, 2] = c3
 
 
+SN_QUADS = Kernel("surface", "sn_quads", "words:array, nk:i32, nj:i32, nw:i32, k0:i32, j0:i32, w0:i32, gnj:i32, "
+                  "gw1:i32, active:array, wprefix:array, rowbase:array, nx:array, ny:array, qbase:array, "
+                  "faces:array", threads=_CUBE_ROWS, defines={"INDEX_T": "faces"}, specialisations=INDEX_TYPES)
+
+
 @njit(**_PJIT)
-def sn_quads(words, k0, j0, w0, gnj, gw1, active, wprefix, rowbase, nx, ny, qbase, faces):
-    nk, nj, nw = words.shape
+def sn_quads(words, nk, nj, nw, k0, j0, w0, gnj, gw1, active, wprefix, rowbase, nx, ny, qbase, faces):
     for r in prange((nk + 1) * (nj + 1)):
         k = r // (nj + 1) - 1
         j = r % (nj + 1) - 1

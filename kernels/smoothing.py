@@ -1,14 +1,18 @@
-"""numba twin of kernels/smoothing.cl."""
+"""Spec and numba twin of ``kernels/smoothing.cl`` (binary median, majority vote)."""
 
 from __future__ import annotations
 
 import numpy as np
 from numba import njit, prange
 
-from ..backends._cpu_kernels import fetch_word, popc32, valid_bits
+from ..backends.registry import Kernel
+from .prelude import JIT, PJIT, decode_row, fetch_word, popc32, valid_bits
+
+MEDIAN_MAJORITY = Kernel("smoothing", "median_majority",
+                         "out:box, src:box?, hk:i32, hj:i32, hi:i32, gk:i32, gj:i32, gi:i32")
 
 
-@njit(cache=True, nogil=True)
+@njit(**JIT)
 def _window_count(p, c, n, b, h):
     lo = b - h
     hi = b + h
@@ -27,12 +31,10 @@ def _window_count(p, c, n, b, h):
     return cnt
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def median_majority(out, k0, j0, w0, src, sk0, sj0, sw0, hk, hj, hi, gk, gj, gi):
-    nk, nj, nw = out.shape
+@njit(**PJIT)
+def median_majority(out, k0, j0, w0, nk, nj, nw, src, sk0, sj0, sw0, snk, snj, snw, hk, hj, hi, gk, gj, gi):
     for r in prange(nk * nj):
-        kk = r // nj
-        jj = r - kk * nj
+        kk, jj = decode_row(r, nj)
         K = k0 + kk
         J = j0 + jj
         for ww in range(nw):
@@ -50,7 +52,7 @@ def median_majority(out, k0, j0, w0, src, sk0, sj0, sw0, hk, hj, hi, gk, gj, gi)
                         WW = W + dw
                         if WW < 0 or WW * 32 >= gi:
                             continue
-                        x = fetch_word(src, sk0, sj0, sw0, KK, JJ, WW)
+                        x = fetch_word(src, sk0, sj0, sw0, snk, snj, snw, KK, JJ, WW)
                         anyb |= x
                         allb &= x | ~valid_bits(WW, gi)
             if anyb == 0:
@@ -70,9 +72,9 @@ def median_majority(out, k0, j0, w0, src, sk0, sj0, sw0, hk, hj, hi, gk, gj, gi)
                     if JJ < 0 or JJ >= gj:
                         continue
                     rows_in += 1
-                    p = fetch_word(src, sk0, sj0, sw0, KK, JJ, W - 1)
-                    c = fetch_word(src, sk0, sj0, sw0, KK, JJ, W)
-                    n = fetch_word(src, sk0, sj0, sw0, KK, JJ, W + 1)
+                    p = fetch_word(src, sk0, sj0, sw0, snk, snj, snw, KK, JJ, W - 1)
+                    c = fetch_word(src, sk0, sj0, sw0, snk, snj, snw, KK, JJ, W)
+                    n = fetch_word(src, sk0, sj0, sw0, snk, snj, snw, KK, JJ, W + 1)
                     if (p | c | n) == 0:
                         continue
                     for b in range(32):
