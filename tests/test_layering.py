@@ -13,9 +13,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1] / "gpuseg"
 
-# Until the kernel registry lands (issue 10, part 1), the numba twins of the device kernels in
-# ops/, io/ and surface/ build on the CPU backend's private kernel module.
-ALLOWED_PRIVATE = {"gpuseg.backends._cpu_kernels"}
+# No exceptions: the kernel twins are public modules of gpuseg.kernels, and no circle is allowed.
+ALLOWED_PRIVATE: set[str] = set()
 ALLOWED_CIRCLES: list[set[str]] = []
 
 

@@ -119,10 +119,11 @@ def test_host_words_are_read_only_outside_writing():
         with pytest.raises(ValueError, match="read-only"):
             c.words[0, 0, 0] = 0
     # a numba kernel that writes through .words is refused too
-    from gpuseg.ops._cpu_morphology import or_offsets
+    from gpuseg.kernels.morphology import or_offsets
 
     with pytest.raises(Exception, match="(?i)read.?only"):
-        or_offsets(m.words, 0, 0, 0, m.words, 0, 0, 0, np.zeros((1, 2), np.int32))
+        or_offsets(m.words, 0, 0, 0, *m.words.shape, m.words, 0, 0, 0, *m.words.shape,
+                   np.zeros(2, np.int32), 1)
     small = Mask.zeros(g, gpuseg.Extent(0, 1, 0, 1, 0, 5), backend="cpu")
     with pytest.raises(InvalidInputError, match="box cannot change"):
         with small.writing():
