@@ -135,8 +135,9 @@ class Connection:
         from websockets.sync.client import connect
 
         self.timeout = timeout
-        self._ws = connect(url, additional_headers=headers or {}, max_size=None, compression=None,
+        self._cm = connect(url, additional_headers=headers or {}, max_size=None, compression=None,
                            open_timeout=timeout, proxy=None)
+        self._ws = self._cm.__enter__() if hasattr(self._cm, "__enter__") else self._cm
         self._lock = threading.Lock()
         self._cond = threading.Condition()
         self._seq = 0
@@ -155,6 +156,7 @@ class Connection:
         self.misordered = 0
         self.versions_seen: list[int] = []
         self.bytes_received = 0
+        self.max_frame = 0
         self._syncing = True  # until the first snapshot ends
         self._snapshot_version = None
         self._closed = False
@@ -193,6 +195,7 @@ class Connection:
         seq = h.get("seq")
         with self._cond:
             self.bytes_received += len(frame)
+            self.max_frame = max(self.max_frame, len(frame))
             if seq is not None:
                 self.bytes_for[seq] = self.bytes_for.get(seq, 0) + len(frame)
             if t == "hello":

@@ -306,14 +306,14 @@ def create_app(config: ServiceConfig) -> Guard:
                 try:
                     if data is None:
                         raise ProtocolError("frames are binary (a msgpack header); text frames are not accepted")
-                    if len(data) > config.max_message_bytes:
-                        raise ProtocolError(f"message of {len(data)} bytes exceeds the limit of "
-                                            f"{config.max_message_bytes}")
                     try:
                         header, _ = wire.decode(data)
                     except wire.FrameError as exc:
                         raise ProtocolError(str(exc)) from None
                     seq = header.get("seq") if isinstance(header.get("seq"), int) else None
+                    if len(data) > config.max_message_bytes:
+                        raise ProtocolError(f"message of {len(data)} bytes exceeds the limit of "
+                                            f"{config.max_message_bytes}")
                     msg = validate_message(header)
                     if msg["type"] == "stroke" and len(msg["points"]) > config.max_points:
                         raise ProtocolError(f"stroke: {len(msg['points'])} points; at most {config.max_points}")
