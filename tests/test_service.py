@@ -4,6 +4,7 @@ the same edit steps, bit for bit; HTTP sessions and files; token, Origin, path a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -48,7 +49,9 @@ class Server:
         self.start()
 
     def start(self) -> None:
-        env = dict(os.environ, PYTHONPATH=str(REPO))
+        # one numba thread: on a loaded 2-core runner, waking a parallel pool for each small
+        # stroke costs ~10x the stroke itself (these tests check behaviour, not speed)
+        env = dict(os.environ, PYTHONPATH=str(REPO), NUMBA_NUM_THREADS="1")
         cmd = [sys.executable, "-m", "gpuseg", "serve", "--port", str(self.port), "--data-root", str(self.root),
                "--backend", os.environ.get("GPUSEG_TEST_SERVICE_BACKEND", "cpu"), *self.args]
         if self.token:
@@ -162,6 +165,19 @@ def random_step(rng, names: list[str], g) -> dict:
             "extrusion": "symmetric", "depth_mm": 2.0}
 
 
+@contextlib.contextmanager
+def serial_numba():
+    """Small strokes run faster on one numba thread when the machine is loaded."""
+    import numba
+
+    n = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(n)
+
+
 def replay(image_path: Path, steps: list[dict]) -> dict[str, np.ndarray]:
     """An independent in-process run of the same steps (gpuseg.steps, no service)."""
     import warnings
@@ -171,7 +187,7 @@ def replay(image_path: Path, steps: list[dict]) -> dict[str, np.ndarray]:
     img = gpuseg.read_image(image_path, backend="cpu")
     seg = gpuseg.Segmentation(img.geometry, backend=img.backend)
     ed = gpuseg.Editor(seg, img)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), serial_numba():
         warnings.simplefilter("ignore")
         for n, st in enumerate(steps, 1):
             run_step(ed, st, n)
