@@ -212,6 +212,8 @@ class Connection:
                     self.version = h["version"]
                     self._snapshot_version = None
                     self._syncing = False
+                    if seq is not None:
+                        self.replies[seq] = h
             elif t == "patch":
                 if seq is not None:
                     self.first_patch.setdefault(seq, now)
