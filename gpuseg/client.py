@@ -149,7 +149,8 @@ class Connection:
         self.preview: dict[str, np.ndarray] = {}
         self.preview_labels: list = []
         self.replies: dict[int, dict] = {}
-        self.first_patch: dict[int, float] = {}
+        self.first_patch: dict[int, float] = {}  # seq -> arrival of its first patch
+        self.first_frame: dict[int, float] = {}  # seq -> arrival of its first reply of any kind
         self.bytes_for: dict[int, int] = {}
         self.errors: list[dict] = []
         self.resyncs = 0
@@ -198,6 +199,7 @@ class Connection:
             self.max_frame = max(self.max_frame, len(frame))
             if seq is not None:
                 self.bytes_for[seq] = self.bytes_for.get(seq, 0) + len(frame)
+                self.first_frame.setdefault(seq, now)
             if t == "hello":
                 self.shape = tuple(h["shape"])
                 self.client_id = h["client"]
