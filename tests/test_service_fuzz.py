@@ -11,7 +11,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import msgpack
 import numpy as np
 import pytest
 

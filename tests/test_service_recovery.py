@@ -14,7 +14,6 @@ pytest.importorskip("fastapi")
 pytest.importorskip("websockets")
 
 import gpuseg  # noqa: E402
-from gpuseg.client import ServiceError  # noqa: E402
 from gpuseg.steps import run_step  # noqa: E402
 
 from tests.test_service import SHAPE, Server, assert_same, make_root, pack, serial_numba  # noqa: E402

@@ -20,7 +20,7 @@ import gpuseg
 from gpuseg.cli import main
 from gpuseg.errors import GpusegError, InvalidInputError, OutOfBoundsError
 from gpuseg.steps import (MAX_POINTS, STEPS, StrokeOutsideWarning, json_schema, run_step, run_steps,
-                          validate_step, validate_steps)
+                          validate_steps)
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -18,7 +18,7 @@ from fastapi import FastAPI, File, Query, Request, UploadFile, WebSocket
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from ..errors import DeviceMemoryError, FileFormatError, GpusegError, InvalidInputError
+from ..errors import DeviceMemoryError, GpusegError, InvalidInputError
 from . import wire
 from .config import ServiceConfig, is_loopback, resolve_under
 from .protocol import ProtocolError, validate_message
@@ -288,11 +288,14 @@ def create_app(config: ServiceConfig) -> Guard:
             s.snapshot(conn, None)
 
         def handle(msg: dict) -> None:
+            s.begin()
             try:
                 s.handle(conn, msg)
             except Exception as exc:  # a bug: the client gets a typed error, the log the details
                 log.exception("internal error on %s", msg.get("type"))
-                conn.send([error_frame(msg.get("seq"), f"internal error: {type(exc).__name__}", "internal")])
+                s._out(conn, [error_frame(msg.get("seq"), f"internal error: {type(exc).__name__}", "internal")])
+            finally:
+                s.end()
 
         inflight: deque = deque()
         await on_writer(s, join)
@@ -320,6 +323,7 @@ def create_app(config: ServiceConfig) -> Guard:
                 except InvalidInputError as exc:
                     conn.send([error_frame(seq, exc, "invalid")])
                     continue
+                s.queued()
                 inflight.append(asyncio.wrap_future(s.executor.submit(handle, msg)))
                 while inflight and (len(inflight) > MAX_IN_FLIGHT or inflight[0].done()):
                     await inflight.popleft()

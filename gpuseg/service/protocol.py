@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import InvalidInputError
-from ..steps import (STEPS, Bool, Enum, Int, Names, Num, Points, Str, _axis, _space, MAX_DIAMETER_MM, _show,
+from ..steps import (Bool, Enum, Int, Names, Num, Points, Str, _axis, _space, MAX_DIAMETER_MM, _show,
                      validate_step)
 from .wire import MIN_BUDGET, PROTOCOL_VERSION
 

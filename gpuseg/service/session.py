@@ -13,6 +13,7 @@ import json
 import os
 import secrets
 import shutil
+import threading
 import time
 import uuid
 import warnings
@@ -91,6 +92,10 @@ class Session:
     clients: dict[int, Conn] = field(default_factory=dict)
     executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, "gpuseg-session"))
     _journal: Any = None
+    _dirty: bool = False
+    _batch: list | None = None
+    _queued: int = 0
+    _count_lock: Any = field(default_factory=threading.Lock)
 
     # --- description ------------------------------------------------------------------------------
     def segments_meta(self) -> list[dict]:
@@ -120,10 +125,48 @@ class Session:
         self._journal = open(self.dir / JOURNAL, "ab", buffering=0)
 
     def _append(self, step: dict) -> None:
+        """Append a committed step; it is fsynced before any frame about it leaves (_flush)."""
         line = json.dumps({"version": self.version + 1, "step": step}, separators=(",", ":"),
                           ensure_ascii=False).encode("utf-8") + b"\n"
         self._journal.write(line)
-        os.fsync(self._journal.fileno())
+        self._dirty = True
+        if self._batch is None:
+            self._flush()
+
+    # --- group commit: messages queued together share one fsync ---------------------------------------
+    def _out(self, c: Conn, frames: list[bytes]) -> None:
+        if self._batch is not None:
+            self._batch.append((c, frames))
+        else:
+            c.send(frames)
+
+    def _flush(self) -> None:
+        if self._dirty:
+            os.fsync(self._journal.fileno())
+            self._dirty = False
+        batch, self._batch = self._batch, ([] if self._batch is not None else None)
+        for c, frames in batch or ():
+            c.send(frames)
+
+    def queued(self) -> None:
+        """A message was queued for the writer (event-loop thread)."""
+        with self._count_lock:
+            self._queued += 1
+
+    def begin(self) -> None:
+        if self._batch is None:
+            self._batch = []
+
+    def end(self) -> None:
+        """After a queued message: when no other is waiting (or the batch is large), fsync the
+        journal once and send the batch's frames, in order."""
+        with self._count_lock:
+            self._queued -= 1
+            last = self._queued == 0
+        if last or len(self._batch or ()) >= 256:
+            self._flush()
+            if last:
+                self._batch = None
 
     def close(self) -> None:
         if self._journal is not None:
@@ -173,7 +216,7 @@ class Session:
                 step = dict(step, id=f"2.25.{uuid.uuid4().int}")
         if eff == "undo" and not self.editor.can_undo or eff == "redo" and not self.editor.can_redo:
             if origin is not None:
-                origin.send([wire.encode({"v": 1, "type": "ack", "seq": seq, "version": self.version,
+                self._out(origin, [wire.encode({"v": 1, "type": "ack", "seq": seq, "version": self.version,
                                           "base_version": self.version, "changed": 0, "effect": eff})])
             return
         meta_before = self.segments_meta()
@@ -202,19 +245,25 @@ class Session:
 
     def _broadcast(self, regions, origin: Conn | None, seq, eff: str, changed: int, meta) -> None:
         v = self.version
+        shared: dict = {}  # the other clients' frames, by (viewport, budget): encoded once
         for c in list(self.clients.values()):
             own = c is origin
-            base = {"v": 1, "type": "patch", "version": v, "base_version": v - 1, "seq": seq if own else None,
-                    "origin": origin.id if origin is not None else None, "layer": "committed"}
-            regs = [(dict(base, segment=sid), b, _over(b0, words)) for sid, b, b0, words in regions]
-            frames = wire.region_frames(regs, budget=c.budget, viewport=c.viewport)
+            key = (tuple(sorted(c.viewport.items())) if c.viewport else None, c.budget)
+            if own or key not in shared:
+                base = {"v": 1, "type": "patch", "version": v, "base_version": v - 1, "seq": seq if own else None,
+                        "origin": origin.id if origin is not None else None, "layer": "committed"}
+                regs = [(dict(base, segment=sid), b, _over(b0, words)) for sid, b, b0, words in regions]
+                made = wire.region_frames(regs, budget=c.budget, viewport=c.viewport)
+                if not own:
+                    shared[key] = made
+            frames = list(made if own else shared[key])
             end = {"v": 1, "type": "ack" if own else "version", "seq": seq if own else None, "version": v,
                    "base_version": v - 1, "origin": origin.id if origin is not None else None,
                    "effect": eff, "changed": changed}
             if meta is not None:
                 end["segments"] = meta
             frames.append(wire.encode(end))
-            c.send(frames)
+            self._out(c, frames)
 
     def snapshot(self, c: Conn, seq) -> None:
         """Send the whole committed state to one client (chunked; the viewport first)."""
@@ -229,7 +278,7 @@ class Session:
         frames += wire.region_frames(regs, budget=c.budget, viewport=c.viewport)
         frames.append(wire.encode({"v": 1, "type": "snapshot", "phase": "end", "seq": seq, "version": v}))
         c.stale = False
-        c.send(frames)
+        self._out(c, frames)
 
     # --- previews -------------------------------------------------------------------------------------
     def preview_stroke(self, c: Conn, msg: dict, seq) -> None:
@@ -259,7 +308,7 @@ class Session:
                 frames += wire.region_frames([(h, box, _over(box, words))], budget=c.budget, viewport=None)
         frames.append(wire.encode({"v": 1, "type": "ack", "seq": seq, "version": self.version,
                                    "base_version": self.version, "preview": True}))
-        c.send(frames)
+        self._out(c, frames)
 
     def _view_range(self, c: Conn, ext: Extent) -> tuple[int, int, int]:
         lo3, hi3 = (ext.k0, ext.j0, ext.i0), (ext.k1, ext.j1, ext.i1)
@@ -293,20 +342,20 @@ class Session:
             frames.append(wire.encode(h, wire._cctx.compress(np.ascontiguousarray(lab, np.uint8).tobytes())))
         frames.append(wire.encode({"v": 1, "type": "ack", "seq": seq, "version": self.version,
                                    "base_version": self.version, "preview": True}))
-        c.send(frames)
+        self._out(c, frames)
 
     def accept(self, c: Conn, seq) -> None:
         if c.preview is None:
             raise InvalidInputError("accept: there is no preview to accept")
         step = c.preview[1]
         c.preview = None
-        c.send([wire.encode({"v": 1, "type": "preview", "phase": "clear", "seq": seq})])
+        self._out(c, [wire.encode({"v": 1, "type": "preview", "phase": "clear", "seq": seq})])
         # the preview's step is run again on the current segmentation: exactly what replay does
         self.commit(step, c, seq)
 
     def reject(self, c: Conn, seq) -> None:
         c.preview = None
-        c.send([wire.encode({"v": 1, "type": "preview", "phase": "clear", "seq": seq}),
+        self._out(c, [wire.encode({"v": 1, "type": "preview", "phase": "clear", "seq": seq}),
                 wire.encode({"v": 1, "type": "ack", "seq": seq, "version": self.version,
                              "base_version": self.version})])
 
@@ -340,15 +389,15 @@ class Session:
                 c.viewport = {"axis": msg["axis"], "lo": lo, "hi": min(n, lo + msg.get("slab", 1) or 1)}
                 if msg.get("budget"):
                     c.budget = int(msg["budget"])
-                c.send([wire.encode({"v": 1, "type": "ack", "seq": seq, "version": self.version,
+                self._out(c, [wire.encode({"v": 1, "type": "ack", "seq": seq, "version": self.version,
                                      "base_version": self.version, "viewport": c.viewport, "budget": c.budget})])
             elif t == "resync":
                 self.snapshot(c, seq)
             else:  # ping
-                c.send([wire.encode({"v": 1, "type": "ack", "seq": seq, "version": self.version,
+                self._out(c, [wire.encode({"v": 1, "type": "ack", "seq": seq, "version": self.version,
                                      "base_version": self.version})])
         except GpusegError as exc:
-            c.send([error_frame(seq, exc)])
+            self._out(c, [error_frame(seq, exc)])
 
 
 def _over(box0, words: np.ndarray):
@@ -357,6 +406,16 @@ def _over(box0, words: np.ndarray):
         return words[b[0] - box0[0]:b[0] - box0[0] + b[3], b[1] - box0[1]:b[1] - box0[1] + b[4],
                      b[2] - box0[2]:b[2] - box0[2] + b[5]]
     return get
+
+
+def _union(a, b):
+    if a[3] * a[4] * a[5] == 0:
+        return b
+    if b[3] * b[4] * b[5] == 0:
+        return a
+    lo = [min(a[i], b[i]) for i in range(3)]
+    hi = [max(a[i] + a[i + 3], b[i] + b[i + 3]) for i in range(3)]
+    return (lo[0], lo[1], lo[2], hi[0] - lo[0], hi[1] - lo[1], hi[2] - lo[2])
 
 
 def _place(box, words, union) -> np.ndarray:
@@ -369,9 +428,7 @@ def _place(box, words, union) -> np.ndarray:
 
 def _diff_region(sid: str, b0, w0, b1, w1) -> list:
     """The tight word box where a segment's words changed, with its new words: [] if none."""
-    from ..mask import _union_box
-
-    u = _union_box(tuple(b0), tuple(b1))
+    u = _union(tuple(b0), tuple(b1))
     if u[3] * u[4] * u[5] == 0:
         return []
     old = _place(b0, w0, u)
