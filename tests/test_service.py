@@ -323,10 +323,15 @@ def test_http_sessions_and_files(server, tmp_path):
     with pytest.raises(ServiceError) as e:
         c.export(sid, "dcm")
     assert e.value.status == 400
+    live = c.connect(sid)
     c.delete_session(sid)
     with pytest.raises(ServiceError) as e:
         c.session(sid)
     assert e.value.status == 404
+    with pytest.raises(ServiceError) as e:  # a client of a deleted session is told so
+        live.call("ping")
+    assert e.value.code in ("unknown_session", "closed")
+    live.close()
     spec = c.request("GET", "/openapi.json")
     assert "/api/sessions" in spec["paths"]
 

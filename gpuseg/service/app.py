@@ -323,6 +323,10 @@ def create_app(config: ServiceConfig) -> Guard:
                 except InvalidInputError as exc:
                     conn.send([error_frame(seq, exc, "invalid")])
                     continue
+                if store.sessions.get(sid) is not s:
+                    conn.send([error_frame(seq, "the session was deleted", "unknown_session")])
+                    await asyncio.sleep(0)
+                    break
                 s.queued()
                 inflight.append(asyncio.wrap_future(s.executor.submit(handle, msg)))
                 while inflight and (len(inflight) > MAX_IN_FLIGHT or inflight[0].done()):
