@@ -344,8 +344,11 @@ def test_paths_stay_under_the_data_root(server, tmp_path):
     link = server.root / "escape"
     if not link.exists():
         link.symlink_to(outside, target_is_directory=True)
+    loop = server.root / "loop"
+    if not loop.is_symlink():
+        loop.symlink_to(loop)  # a symlink loop
     for bad in ["../outside/ct.nii.gz", str(outside / "ct.nii.gz"), "escape/ct.nii.gz", "a/../../ct.nii.gz",
-                ".gpuseg-sessions", "nope.nii.gz", "ct.nii.gz\x00x"]:
+                ".gpuseg-sessions", "nope.nii.gz", "ct.nii.gz\x00x", "0" * 4000, "loop/ct.nii.gz"]:
         with pytest.raises(ServiceError) as e:
             c.create_session(bad)
         assert e.value.status == 400, bad

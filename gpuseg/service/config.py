@@ -57,6 +57,14 @@ def is_loopback(host: str) -> bool:
 def resolve_under(root: Path, rel: str, *, what: str = "path", must_exist: bool = True) -> Path:
     """``rel`` (relative to ``root``) as a real path inside ``root``: no absolute paths, no
     ``..``, no symlink leading outside, nothing inside the service's own state folder."""
+    try:
+        return _resolve_under(root, rel, what, must_exist)
+    except (OSError, RuntimeError) as exc:  # a name too long, a permission; a symlink loop (RuntimeError)
+        reason = getattr(exc, "strerror", None) or ("a symlink loop" if isinstance(exc, RuntimeError) else exc)
+        raise InvalidInputError(f"{what}: {rel[:80]!r} cannot be used ({reason})") from None
+
+
+def _resolve_under(root: Path, rel: str, what: str, must_exist: bool) -> Path:
     if not isinstance(rel, str) or not rel or "\x00" in rel or len(rel) > 4096:
         raise InvalidInputError(f"{what}: a relative path under the data root, got {rel!r}")
     p = Path(rel)
