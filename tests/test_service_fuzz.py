@@ -123,7 +123,7 @@ def test_schemathesis_openapi(tmp_path):
         server.client.create_session("ct.nii.gz")
         env = dict(os.environ, NO_COLOR="1", SCHEMATHESIS_TELEMETRY="false")
         r = subprocess.run([st, "run", f"{server.url}/openapi.json", "--checks", "not_a_server_error",
-                            "--max-examples", "25", "--max-time", "45", "--seed", "1", "--request-timeout", "30",
+                            "--max-examples", "25", "--max-time", "45", "--seed", os.environ.get("GPUSEG_SCHEMATHESIS_SEED", "1"), "--request-timeout", "30",
                             "-H", "Authorization: Bearer tok"],
                            capture_output=True, text=True, timeout=240, env=env, cwd=tmp_path)
         out = r.stdout + r.stderr
