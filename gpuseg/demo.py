@@ -162,8 +162,9 @@ def _grow(ph, seg, log) -> dict:
 
 #: the demo's GLB decimation: the largest of these reductions that keeps each surface closed and
 #: its volume within MAX_VOLUME_CHANGE is used (thin ribs get less, big organs more)
-REDUCTIONS = (0.9, 0.8, 0.6, 0.4, 0.2)
+REDUCTIONS = (0.9, 0.7, 0.4)
 MAX_VOLUME_CHANGE = 0.01
+MIN_PIECE_FACES = 2000  # smaller pieces weigh little in the file: left as they are
 
 
 def _decimate_closed(v, f, reductions, max_volume_change):
@@ -172,9 +173,9 @@ def _decimate_closed(v, f, reductions, max_volume_change):
     from .surface.postprocess import decimate
 
     ref = Surface(v, f)
-    v0 = ref.volume()
-    if not ref.is_watertight():
+    if len(f) < MIN_PIECE_FACES or not ref.is_watertight():
         return v, f, 0.0
+    v0 = ref.volume()
     for r in reductions:
         dv, df = decimate(v, f, r)
         out = Surface(dv, df)
