@@ -434,3 +434,21 @@ def test_demo_runs_at_its_minimum_size(tmp_path, size):
     summary = run_demo(parse_size(size), tmp_path / "d", backends="cpu", progress=False, log=lambda *a: None)
     assert summary["editing"]["brush_voxels"] > 0 and summary["editing"]["scissors_voxels"] > 0
     assert (tmp_path / "d" / "phantom_ct.nrrd").is_file()
+
+
+def test_closed_oriented_is_surface_is_watertight():
+    pytest.importorskip("fast_simplification")
+    from gpuseg.demo import closed_oriented
+    from gpuseg.surface.mesh import Surface
+    from gpuseg.surface.postprocess import decimate
+
+    rng = np.random.default_rng(3)
+    for s in _slicer_surfaces():
+        for r in (0.0, 0.5, 0.9):
+            v, f = decimate(s.vertices, s.faces, r)
+            assert closed_oriented(f) == Surface(v, f).is_watertight()
+        flipped = s.faces.copy()
+        flipped[rng.integers(len(flipped))] = flipped[0, ::-1] if len(flipped) else flipped[0]
+        assert closed_oriented(flipped) == Surface(s.vertices, flipped).is_watertight()
+        assert closed_oriented(s.faces[1:]) is False  # a hole
+    assert closed_oriented(np.zeros((0, 3), np.int64)) is True
