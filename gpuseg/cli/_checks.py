@@ -101,4 +101,4 @@ def progress(args: argparse.Namespace, **kw):
     """A tqdm bar on the standard error, shown as :func:`show_progress` says."""
     from tqdm import tqdm
 
-    return tqdm(disable=not show_progress(args), leave=False, dynamic_ncols=True, **kw)
+    return tqdm(disable=not show_progress(args), leave=False, **kw)
