@@ -30,7 +30,7 @@ PHANTOM_LABELS: dict[int, tuple[str, float, tuple[float, float, float]]] = {
     8: ("aorta", 160.0, (0.87, 0.20, 0.20)),
     9: ("vertebrae", 700.0, (0.95, 0.92, 0.80)),
     10: ("intervertebral disc", 90.0, (0.55, 0.75, 0.85)),
-    11: ("ribs", 600.0, (0.99, 0.91, 0.62)),
+    11: ("ribs", 600.0, (0.25, 0.50, 1.00)),  # blue, not bone's colour: the demo's scissors cut must show
     12: ("pelvis", 650.0, (0.89, 0.83, 0.62)),
 }
 

@@ -18,6 +18,7 @@ from typing import Any, Iterable, Iterator, Mapping
 import numpy as np
 
 from .backends import Backend, get_backend
+from .colors import segment_color
 from .errors import GeometryMismatchError, GpusegError, InvalidInputError, UnknownSegmentError
 from .geometry import ImageGeometry
 from .mask import Mask
@@ -200,8 +201,25 @@ class Segmentation:
             return named[0]
         if len(named) > 1:
             raise UnknownSegmentError(f"segment name {key!r} is ambiguous ({len(named)} segments); use an id")
-        names = ", ".join(repr(s.name) for s in list(self._segments.values())[:10])
-        raise UnknownSegmentError(f"no segment with id or name {key!r} (segments: {names or 'none'})")
+        raise UnknownSegmentError(f"no segment with id or name {key!r}" + self._suggest(str(key)))
+
+    def _suggest(self, key: str) -> str:
+        """A hint for an unknown segment: a case-insensitive match, else the closest names (difflib),
+        else the first names."""
+        import difflib
+
+        names = [s.name for s in self._segments.values()]
+        if not names:
+            return " (the segmentation has no segments)"
+        folded = [n for n in names if n.casefold() == key.casefold()]
+        close = folded or difflib.get_close_matches(key.casefold(), [n.casefold() for n in names], n=5, cutoff=0.5)
+        if close and not folded:
+            lower = {n.casefold(): n for n in reversed(names)}
+            close = [lower[c] for c in close]
+        if close:
+            return f"; did you mean {', '.join(repr(n) for n in close)}?"
+        shown = ", ".join(repr(n) for n in names[:10])
+        return f" (segments: {shown}{f', ... {len(names) - 10} more' if len(names) > 10 else ''})"
 
     def index_of(self, key: str) -> int:
         return list(self._segments).index(self.segment(key).id)
@@ -229,7 +247,7 @@ class Segmentation:
         if tags:
             t.update(tags)
         seg = Segment(id=sid, name=name if name else self._unique_name(), mask=mask,
-                      color=_color(color) if color is not None else (0.5, 0.5, 0.5),
+                      color=_color(color) if color is not None else segment_color(len(self._segments)),
                       name_auto_generated=not name, color_auto_generated=color is None, tags=t,
                       visible=visible, label_value=int(label_value))
         self._segments[sid] = seg

@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import nibabel as nib
 import nrrd
@@ -66,9 +67,12 @@ def test_threshold_nrrd_output_keeps_geometry(tmp_path):
     (["threshold", "missing.nii.gz", "--min", "0", "--max", "1", "-o", "x.nii.gz"], "file not found"),
     (["threshold", "{ct}", "--min", "5", "--max", "1", "-o", "{tmp}/x.nii.gz"], "lower bound 5.0 > upper bound 1.0"),
     (["threshold", "{ct}", "--min", "nan", "--max", "1", "-o", "{tmp}/x.nii.gz"], "NaN"),
-    (["threshold", "{ct}", "--min", "0", "--max", "1", "-o", "{tmp}/x.png"], "unknown image format"),
+    (["threshold", "{ct}", "--min", "0", "--max", "1", "-o", "{tmp}/x.png"], "unsupported output format; expected .seg.nrrd or .h5"),
     (["threshold", "{bad}", "--min", "0", "--max", "1", "-o", "{tmp}/x.nii.gz"], "cannot read NIfTI"),
     (["demo", "--size", "10x10"], "size must look like"),
+    (["demo", "--size", "2x2x2", "-o", "{tmp}/d"], "too small: the demo needs at least 16x32x32"),
+    (["demo", "--size", "100000x100000x100000", "-o", "{tmp}/d"], "too large"),
+    (["demo", "--backends", "foo", "-o", "{tmp}/d"], "unknown backend 'foo'"),
 ])
 def test_errors_are_one_line_without_traceback(tmp_path, args, msg):
     ct = tmp_path / "ct.nii.gz"
@@ -81,6 +85,7 @@ def test_errors_are_one_line_without_traceback(tmp_path, args, msg):
     assert "Traceback" not in res.stderr
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and msg in lines[0], res.stderr
+    assert not (tmp_path / "d").exists()  # a rejected demo leaves no (empty) output folder
 
 
 def test_failed_write_keeps_the_previous_file(tmp_path, monkeypatch):
@@ -131,6 +136,24 @@ def test_demo_small(tmp_path):
     scene = trimesh.load(tmp_path / "d" / "phantom.glb")
     assert "liver" in scene.geometry or any("liver" in n for n in scene.graph.nodes)
     assert (tmp_path / "d" / "surfaces.png").stat().st_size > 10_000
+    # what CI checks after the Quick start (ci/check_demo.py): CT on the segmentation's grid,
+    # statistics of every segment, closed GLB meshes
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ci"))
+    try:
+        import check_demo
+    finally:
+        sys.path.pop(0)
+    assert check_demo.check(tmp_path / "d") == []
+    assert surf["glb_watertight"] is True and surf["glb_max_volume_change"] <= 0.01
+    assert surf["glb_triangles"] < surf["triangles"]
+    # the CT read by an independent reader (SimpleITK, as Slicer's ITK reader) is on the segmentation's grid
+    sitk = pytest.importorskip("SimpleITK")
+    ct = sitk.ReadImage(str(tmp_path / "d" / "phantom_ct.nrrd"))
+    assert ct.GetSize()[::-1] == seg.geometry.shape
+    np.testing.assert_allclose(ct.GetOrigin(), seg.geometry.origin, atol=1e-6)
+    np.testing.assert_allclose(ct.GetSpacing(), seg.geometry.spacing, atol=1e-6)
+    rows = (tmp_path / "d" / "statistics.csv").read_text().splitlines()
+    assert any(r.startswith("lesion (brush),") for r in rows) and any(r.startswith("aorta (grown") for r in rows)
 
 
 def test_surface_and_import_mesh(tmp_path, capsys):

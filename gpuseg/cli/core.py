@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from . import add_backend_arg, print_json
+from ._checks import add_quiet_arg, check_output
 
 
 def register(sub) -> None:
@@ -17,7 +18,7 @@ def register(sub) -> None:
 
     p = sub.add_parser("threshold", help="threshold an image into a segment (a .seg.nrrd/.h5 segmentation, "
                                          "or a labelmap of value 1)")
-    p.add_argument("image", help="input volume (.nii, .nii.gz, .nrrd)")
+    p.add_argument("image", help="input volume (.nii, .nii.gz, .nrrd, .nhdr or a DICOM folder)")
     p.add_argument("--min", dest="lo", type=float, required=True, help="lower bound (inclusive)")
     p.add_argument("--max", dest="hi", type=float, required=True, help="upper bound (inclusive)")
     p.add_argument("-o", "--output", required=True,
@@ -34,7 +35,8 @@ def register(sub) -> None:
     p.add_argument("--backends", default=None,
                    help="comma-separated backends to time (default: every usable one)")
     p.add_argument("--seed", type=int, default=0, help="random seed of the phantom")
-    p.add_argument("--json", action="store_true", help="print a JSON summary")
+    p.add_argument("--json", action="store_true", help="print a JSON summary (and no progress bars)")
+    add_quiet_arg(p)
     p.set_defaults(func=cmd_demo)
 
 
@@ -58,6 +60,7 @@ def cmd_backends(args: argparse.Namespace) -> int:
 def cmd_threshold(args: argparse.Namespace) -> int:
     from .. import read_image, threshold, write_labelmap
 
+    check_output(args.output, "threshold")
     t0 = time.perf_counter()
     img = read_image(args.image, backend=args.backend)
     t1 = time.perf_counter()
@@ -88,9 +91,10 @@ def cmd_threshold(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from ..demo import run_demo, parse_size
+    from ._checks import show_progress
 
     summary = run_demo(parse_size(args.size), Path(args.output), backends=args.backends, seed=args.seed,
-                       progress=not args.json, log=(lambda *a: None) if args.json else print)
+                       progress=show_progress(args), log=(lambda *a: None) if args.json else print)
     if args.json:
         print_json(summary)
     return 0

@@ -8,23 +8,30 @@ import io
 import sys
 
 from . import add_backend_arg, print_json
+from ._checks import add_masking_args, add_quiet_arg, check_output, masking_from_args, progress
 
 
 def register(sub) -> None:
     p = sub.add_parser("stats", help="segment statistics (volume, centroid, intensity) of a segmentation")
     p.add_argument("segmentation", help="segmentation file (.seg.nrrd, .h5, .nii.gz labelmap, ...)")
-    p.add_argument("--image", help="intensity volume on the same grid, for intensity statistics")
+    p.add_argument("--image", help="intensity volume on the same grid (.nii, .nii.gz, .nrrd or a DICOM folder), "
+                                   "for intensity statistics")
     p.add_argument("--segment", action="append", help="only this segment (name or id); repeatable")
-    p.add_argument("--json", action="store_true", help="print JSON")
-    p.add_argument("--csv", metavar="OUT", help="write a CSV table ('-' for stdout)")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="print JSON")
+    out.add_argument("--csv", metavar="OUT", help="write a CSV table ('-' for stdout)")
+    add_quiet_arg(p)
     add_backend_arg(p)
     p.set_defaults(func=cmd_stats)
 
     for name, helptext in (("margin", "grow (positive mm) or shrink (negative mm) a segment"),
                            ("hollow", "replace a segment by a shell of the given thickness"),
                            ("smooth", "smooth a segment (median, opening, closing)")):
-        p = sub.add_parser(name, help=helptext)
-        p.add_argument("segmentation")
+        p = sub.add_parser(name, help=helptext + " (through the Segment Editor's masking, Slicer's defaults)",
+                           description=helptext + ". The change is applied as Slicer's Segment Editor applies "
+                           "it: by default the segment may change everywhere and takes the voxels it gains "
+                           "from the other segments (Overwrite all); see the masking options.")
+        p.add_argument("segmentation", help="segmentation file (.seg.nrrd, .h5, .nii.gz labelmap, ...)")
         p.add_argument("--segment", action="append", required=True,
                        help="segment to change (name or id); repeatable")
         p.add_argument("--mm", type=float, required=True,
@@ -34,8 +41,11 @@ def register(sub) -> None:
             p.add_argument("--mode", default="inside", choices=["inside", "medial", "outside"],
                            help="where the current boundary ends up (default inside)")
         if name == "smooth":
-            p.add_argument("--method", default="median", choices=["median", "opening", "closing"])
-        p.add_argument("-o", "--output", required=True, help="output segmentation file")
+            p.add_argument("--method", default="median", choices=["median", "opening", "closing"],
+                           help="median (default), opening (removes extrusions) or closing (fills holes)")
+        p.add_argument("-o", "--output", required=True,
+                       help="output segmentation file (.seg.nrrd, .nrrd, .nii, .nii.gz, .h5 or .dcm)")
+        add_masking_args(p)
         add_backend_arg(p)
         p.set_defaults(func=cmd_effect, effect=name)
 
@@ -49,11 +59,18 @@ def _load(path: str, backend):
 def cmd_stats(args: argparse.Namespace) -> int:
     from .. import read_image, statistics
 
+    if args.csv and args.csv != "-":
+        check_output(args.csv, "csv", "--csv")
     seg = _load(args.segmentation, args.backend)
     img = read_image(args.image, backend=seg.backend) if args.image else None
     if img is not None:
         seg.geometry.check_same_grid(img.geometry, "segmentation and image")
-    rows = statistics(seg, img, segments=args.segment)
+    chosen = [seg.segment(s).id for s in args.segment] if args.segment else seg.segment_ids
+    rows = []
+    with progress(args, total=len(chosen), desc="statistics", unit="segment") as bar:
+        for sid in chosen:
+            rows.extend(statistics(seg, img, segments=[sid]))
+            bar.update(1)
     if args.json:
         print_json(rows)
         return 0
@@ -95,18 +112,29 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 
 def cmd_effect(args: argparse.Namespace) -> int:
-    from .. import hollow, margin, smooth, write_segmentation
+    from .. import Editor, read_image, write_segmentation
 
+    check_output(args.output, "editable")
+    masking = masking_from_args(args)
     seg = _load(args.segmentation, args.backend)
     targets = [seg.segment(s) for s in args.segment]  # unknown names fail before any change
+    img = None
+    if args.image:
+        img = read_image(args.image, backend=seg.backend)
+        seg.geometry.check_same_grid(img.geometry, "segmentation and image")
+    ed = Editor(seg, img)
+    ed.masking = masking
+    masking.check(seg)
     for s in targets:
+        before = {o.id: o.mask.count() for o in seg}
         if args.effect == "margin":
-            out = margin(s.mask, args.mm)
+            changed = ed.margin(s.id, args.mm)
         elif args.effect == "hollow":
-            out = hollow(s.mask, args.mm, args.mode)
+            changed = ed.hollow(s.id, args.mm, args.mode)
         else:
-            out = smooth(s.mask, args.method, args.mm)
-        seg.set_mask(s.id, out.shrink_())
-        print(f"{args.effect} {s.name!r}: {out.count()} voxels")
+            changed = ed.smooth(s.id, args.method, args.mm)
+        taken = {o.name: before[o.id] - o.mask.count() for o in seg if o.id != s.id and before[o.id] > o.mask.count()}
+        print(f"{args.effect} {s.name!r}: {s.mask.count()} voxels ({changed} changed"
+              + (", taken from " + ", ".join(f"{n!r} ({v})" for n, v in taken.items()) if taken else "") + ")")
     write_segmentation(seg, args.output)
     return 0

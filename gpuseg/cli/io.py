@@ -6,24 +6,32 @@ import argparse
 import time
 
 from . import add_backend_arg, print_json
+from ._checks import add_quiet_arg, check_output, progress
 
 
 def register(sub) -> None:
     p = sub.add_parser("info", help="geometry, layers and segment table of a segmentation file")
-    p.add_argument("segmentation", help=".seg.nrrd, .nrrd, .nii, .nii.gz or .h5")
-    p.add_argument("--labels", help="label table (JSON, CSV or Slicer color table) for labelmap inputs")
+    p.add_argument("segmentation", help=".seg.nrrd, .nrrd, .nii, .nii.gz, .h5 or .dcm (DICOM SEG)")
+    p.add_argument("--labels", help="label table (JSON, CSV or Slicer color table) for labelmap inputs; "
+                                    "TotalSegmentator's classes get their SNOMED-CT terminology and colours")
     p.add_argument("--json", action="store_true", help="print JSON")
     add_backend_arg(p)
     p.set_defaults(func=cmd_info)
 
     p = sub.add_parser("convert", help="convert a segmentation between formats (chosen by extension)")
-    p.add_argument("input", help=".seg.nrrd, .nrrd, .nii, .nii.gz or .h5")
-    p.add_argument("output", help=".seg.nrrd, .nii.gz (multilabel), a folder (one .nii.gz per segment) or .h5")
-    p.add_argument("--labels", help="label table naming the labels of a labelmap input")
+    p.add_argument("input", help=".seg.nrrd, .nrrd, .nii, .nii.gz, .h5 or .dcm (DICOM SEG)")
+    p.add_argument("output", help=".seg.nrrd, .nrrd, .nii.gz (multilabel), .h5, .dcm (DICOM SEG, needs "
+                                  "--reference) or a folder (one .nii.gz per segment)")
+    p.add_argument("--labels", help="label table (JSON, CSV or Slicer color table) naming the labels of a labelmap "
+                                    "input; TotalSegmentator's classes (e.g. its total_classes.json) get their "
+                                    "SNOMED-CT terminology and colours, as Slicer's TotalSegmentator extension "
+                                    "shows them")
     p.add_argument("--reference", help="image (or DICOM folder) whose grid the segmentation must match (checked, "
                                        "not resampled); for a .dcm (DICOM SEG) output, the DICOM series it refers to")
     p.add_argument("--overlap", choices=["later", "earlier", "error"], default="later",
-                   help="multilabel NIfTI output: which segment wins where segments overlap (default later)")
+                   help="multilabel NIfTI output: which segment wins where segments overlap (default later), "
+                        "or error: refuse to write overlapping segments")
+    add_quiet_arg(p)
     add_backend_arg(p)
     p.set_defaults(func=cmd_convert)
 
@@ -48,6 +56,12 @@ def describe(seg) -> dict:
             "conversion_parameters": {k: v for k, (v, _) in seg.conversion_parameters.items()}}
 
 
+def _fit(text: str, width: int) -> str:
+    """``text`` cut to ``width`` characters with an ellipsis when it is longer (--json has it whole)."""
+    text = str(text)
+    return text if len(text) <= width else text[: width - 1] + "\u2026"
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     from .. import read_segmentation
 
@@ -67,26 +81,45 @@ def cmd_info(args: argparse.Namespace) -> int:
         color = " ".join(f"{c:.3f}" for c in r["color"])
         ll = f"{r['layer']}/{r['label']}" if r["layer"] is not None else "-"
         ext = " ".join(str(v) for v in r["extent_ijk"])
-        print(f"  {n:>3}  {r['id'][:24]:<24} {r['name'][:28]:<28} {color:<20} {ll:>11} {r['voxels']:>10}  {ext}")
+        print(f"  {n:>3}  {_fit(r['id'], 24):<24} {_fit(r['name'], 28):<28} {color:<20} {ll:>11} "
+              f"{r['voxels']:>10}  {ext}")
     return 0
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
     from .. import read_segmentation, write_segmentation
+    from ..errors import InvalidInputError
     from ..io.images import read_image_array
     from ..io.segmentation_io import segmentation_format
 
     t0 = time.perf_counter()
-    ref = read_image_array(args.reference)[1] if args.reference else None
+    check_output(args.output, "segmentation", "output")
     in_fmt = segmentation_format(args.input)
-    seg = read_segmentation(args.input, backend=args.backend, labels=args.labels,
-                            reference=ref if in_fmt == "dicom-seg" else None)
-    if ref is not None:
-        seg.geometry.check_same_grid(ref, "segmentation and reference image")
     out_fmt = segmentation_format(args.output, for_writing=True)
-    options = {"overlap": args.overlap} if out_fmt == "nifti" else {}
-    if out_fmt == "dicom-seg":
-        options["reference"] = args.reference
-    out = write_segmentation(seg, args.output, **options)
+    if out_fmt == "dicom-seg" and not args.reference:
+        raise InvalidInputError("a .dcm (DICOM SEG) output needs --reference DICOM_FOLDER, the series it was drawn on")
+    with progress(args, total=3, desc="convert", unit="step") as bar:
+        bar.set_postfix_str(f"reading {args.input}")
+        ref = read_image_array(args.reference)[1] if args.reference else None
+        seg = read_segmentation(args.input, backend=args.backend, labels=args.labels,
+                                reference=ref if in_fmt == "dicom-seg" else None)
+        if ref is not None:
+            seg.geometry.check_same_grid(ref, "segmentation and reference image")
+        bar.update(1)
+        options = {"overlap": args.overlap} if out_fmt == "nifti" else {}
+        if out_fmt == "nifti" and args.overlap == "error" and len(seg) > 1:
+            from ..io.labels import collapse_layers
+
+            bar.set_postfix_str("checking overlaps")
+            if len(collapse_layers(seg, seg.geometry.extent)[0]) > 1:
+                raise InvalidInputError(f"{args.input}: segments overlap, and a multilabel NIfTI cannot hold "
+                                        "overlapping segments; use --overlap later or --overlap earlier, a folder "
+                                        "output (one .nii.gz per segment), or .seg.nrrd")
+        bar.update(1)
+        if out_fmt == "dicom-seg":
+            options["reference"] = args.reference
+        bar.set_postfix_str(f"writing {len(seg)} segments")
+        out = write_segmentation(seg, args.output, **options)
+        bar.update(1)
     print(f"wrote {out}: {len(seg)} segments in {time.perf_counter() - t0:.2f} s")
     return 0

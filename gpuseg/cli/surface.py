@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from . import add_backend_arg, print_json
+from ._checks import add_quiet_arg, check_output, progress, show_progress
 
 
 def register(sub) -> None:
@@ -27,7 +28,8 @@ def register(sub) -> None:
     p.add_argument("--no-normals", action="store_true", help="do not compute vertex normals")
     p.add_argument("--per-segment", action="store_true", help="one file per segment: OUT_<name>.<ext>")
     p.add_argument("--json", action="store_true", help="print a JSON summary")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("-q", "--quiet", "--no-progress", dest="quiet", action="store_true",
+                   help="no progress bar (there is none either when the standard error is not a terminal)")
     add_backend_arg(p)
     p.set_defaults(func=cmd_surface)
 
@@ -43,6 +45,7 @@ def register(sub) -> None:
     p.add_argument("--crop", action="store_true",
                    help="crop meshes that reach past the reference grid (Slicer's 'Crop to reference image "
                         "geometry' = 1; without it such a mesh is an error)")
+    add_quiet_arg(p)
     add_backend_arg(p)
     p.set_defaults(func=cmd_import_mesh)
 
@@ -52,12 +55,13 @@ def cmd_surface(args: argparse.Namespace) -> int:
     from ..surface import segment_surfaces
     from ..io.meshes import write_meshes
 
+    check_output(args.output, "mesh")  # before meshing every segment
     seg = read_segmentation(args.segmentation, backend=args.backend)
     t = time.perf_counter()
     surfaces = segment_surfaces(seg, args.segment, smoothing=args.smoothing, decimation=args.decimation,
                                 normals=False if args.no_normals else None, method=args.method,
                                 joint_smoothing=True if args.joint_smoothing else None,
-                                progress=not args.no_progress)
+                                progress=show_progress(args))
     mesh_s = time.perf_counter() - t
     written = write_meshes(args.output, surfaces, per_segment=args.per_segment)
     summary = {
@@ -83,6 +87,7 @@ def cmd_import_mesh(args: argparse.Namespace) -> int:
     from ..errors import FileFormatError
     from ..io.meshes import read_mesh
 
+    check_output(args.output, "editable")
     ref = Path(args.reference)
     if not ref.exists():
         raise FileFormatError(f"reference {ref} does not exist")
@@ -93,13 +98,17 @@ def cmd_import_mesh(args: argparse.Namespace) -> int:
         seg = Segmentation(img.geometry, backend=img.backend)
     if args.crop:
         seg.set_conversion_parameter("Crop to reference image geometry", 1)
+    bar = progress(args, total=len(args.meshes), desc="import meshes", unit="mesh")
     for path in args.meshes:
+        bar.set_postfix_str(Path(path).name)
         v, f = read_mesh(path, repair=args.repair)
         if args.ras:  # RAS -> LPS flips x and y: a rotation, so the winding stays outward
             v = v * np.array([-1.0, -1.0, 1.0])
         name = Path(path).name.split(".")[0]
         # the graph's closed surface -> binary labelmap rule, with the segmentation's parameters
         s = seg.add_segment_from_surface((v, f), name=name, what=str(path))
-        print(f"{path}: segment {s.name!r}, {s.mask.count()} voxels")
+        bar.update(1)
+        bar.write(f"{path}: segment {s.name!r}, {s.mask.count()} voxels")
+    bar.close()
     write_segmentation(seg, args.output)
     return 0

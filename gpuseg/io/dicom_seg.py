@@ -42,12 +42,16 @@ def _code(text: str, default):
 
 
 def _terminology(entry: str | None):
+    """Category, type, type modifier, anatomic region and region modifier codes of a Slicer
+    ``TerminologyEntry`` (context~category~type~type modifier~region context~region~region modifier);
+    the last three are None where the entry has none."""
     hd = _hd()
     tissue = hd.sr.CodedConcept(value="85756007", scheme_designator="SCT", meaning="Tissue")
     parts = (entry or DEFAULT_TERMINOLOGY).split("~")
     category = _code(parts[1] if len(parts) > 1 else "", tissue)
     kind = _code(parts[2] if len(parts) > 2 else "", tissue)
-    return category, kind
+    extra = [_code(parts[i], None) if len(parts) > i else None for i in (3, 5, 6)]
+    return (category, kind, *extra)
 
 
 def write_dicom_seg(seg: Segmentation, path: str | os.PathLike, *, reference: str | os.PathLike | None = None,
@@ -71,13 +75,17 @@ def write_dicom_seg(seg: Segmentation, path: str | os.PathLike, *, reference: st
         ext = s.mask.box_extent
         if not ext.is_empty:
             pixels[ext.slices + (n,)] = s.mask.to_numpy(ext)
-        category, kind = _terminology(s.terminology)
+        category, kind, modifier, region, region_modifier = _terminology(s.terminology)
         lab = hd.color.CIELabColor.from_rgb(*[int(round(255 * c)) for c in s.color]) \
             if hasattr(hd.color.CIELabColor, "from_rgb") else None
         descriptions.append(hd.seg.SegmentDescription(
             segment_number=n + 1, segment_label=s.name[:64], segmented_property_category=category,
             segmented_property_type=kind, algorithm_type=hd.seg.SegmentAlgorithmTypeValues.MANUAL,
-            display_color=lab))
+            display_color=lab, anatomic_regions=[region] if region is not None else None))
+        if modifier is not None:  # e.g. Kidney + Left (highdicom has no argument for it)
+            descriptions[-1].SegmentedPropertyTypeCodeSequence[0].SegmentedPropertyTypeModifierCodeSequence = [modifier]
+        if region is not None and region_modifier is not None:
+            descriptions[-1].AnatomicRegionSequence[0].AnatomicRegionModifierSequence = [region_modifier]
     from ..version import __version__
 
     try:
@@ -142,11 +150,20 @@ def read_dicom_seg(path: str | os.PathLike, *, backend: str | Backend | None = N
         try:
             cat = desc.SegmentedPropertyCategoryCodeSequence[0]
             typ = desc.SegmentedPropertyTypeCodeSequence[0]
+
+            def c(seq_owner, name):
+                seq = getattr(seq_owner, name, None) if seq_owner is not None else None
+                x = seq[0] if seq else None
+                return f"{x.CodingSchemeDesignator}^{x.CodeValue}^{x.CodeMeaning}" if x is not None else "^^"
+
+            region = desc.AnatomicRegionSequence[0] if getattr(desc, "AnatomicRegionSequence", None) else None
             tags["TerminologyEntry"] = (
                 "Segmentation category and type - DICOM master list~"
                 f"{cat.CodingSchemeDesignator}^{cat.CodeValue}^{cat.CodeMeaning}~"
-                f"{typ.CodingSchemeDesignator}^{typ.CodeValue}^{typ.CodeMeaning}~^^~"
-                "Anatomic codes - DICOM master list~^^~^^")
+                f"{typ.CodingSchemeDesignator}^{typ.CodeValue}^{typ.CodeMeaning}~"
+                f"{c(typ, 'SegmentedPropertyTypeModifierCodeSequence')}~"
+                f"Anatomic codes - DICOM master list~{c(desc, 'AnatomicRegionSequence')}~"
+                f"{c(region, 'AnatomicRegionModifierSequence')}")
         except (AttributeError, IndexError):
             pass
         color = None

@@ -108,10 +108,26 @@ def split_labelmap(labels: np.ndarray, geometry: ImageGeometry, backend: Backend
 
 @dataclass
 class LabelTable:
-    """Label value -> name (and optional color 0..1)."""
+    """Label value -> name (and optional color 0..1, and Slicer ``TerminologyEntry`` tag)."""
 
     names: dict[int, str] = field(default_factory=dict)
     colors: dict[int, tuple[float, float, float]] = field(default_factory=dict)
+    terminology: dict[int, str] = field(default_factory=dict)
+
+    def apply_known_terminology(self) -> "LabelTable":
+        """If the names are TotalSegmentator's classes, add their SNOMED-CT terminology, and
+        their colours where the table gives none (gpuseg.data; as Slicer's TotalSegmentator
+        extension shows them). Returns self."""
+        from ..data import looks_like_totalsegmentator, totalsegmentator_terminology
+
+        if looks_like_totalsegmentator(self.names.values()):
+            for v, name in self.names.items():
+                t = totalsegmentator_terminology(name)
+                if t is not None:
+                    self.terminology.setdefault(v, t.terminology)
+                    if t.color is not None:
+                        self.colors.setdefault(v, t.color)
+        return self
 
 
 def read_label_table(path: str | os.PathLike) -> LabelTable:
@@ -165,7 +181,7 @@ def read_label_table(path: str | os.PathLike) -> LabelTable:
     table.colors.pop(0, None)
     if not table.names:
         raise FileFormatError(f"{p}: the label table lists no labels")
-    return table
+    return table.apply_known_terminology()
 
 
 def _color01(c, scale255: bool = False) -> tuple[float, float, float]:
@@ -178,12 +194,11 @@ def _color01(c, scale255: bool = False) -> tuple[float, float, float]:
 
 
 def default_color(value: int) -> tuple[float, float, float]:
-    """A deterministic, well-spread color for a label value (golden-angle hues)."""
-    import colorsys
+    """The color of label ``value`` without a label table: Slicer's (a labelmap shows in its
+    GenericAnatomyColors table, entry = label value; see gpuseg.colors)."""
+    from ..colors import segment_color
 
-    h = (value * 0.618033988749895) % 1.0
-    r, g, b = colorsys.hsv_to_rgb(h, 0.65, 0.9)
-    return (round(r, 6), round(g, 6), round(b, 6))
+    return segment_color(max(0, int(value) - 1))
 
 
 def segmentation_from_labelmap(labels: np.ndarray, geometry: ImageGeometry, *,
@@ -205,8 +220,9 @@ def segmentation_from_labelmap(labels: np.ndarray, geometry: ImageGeometry, *,
     for v, m in masks.items():
         name = table.names.get(v) if table is not None else None
         color = (table.colors.get(v) if table is not None else None) or default_color(v)
+        term = table.terminology.get(v) if table is not None else None
         s = seg.add_segment(m, name=name or f"Segment_{v}", segment_id=name and _safe_id(name) or f"Segment_{v}",
-                            color=color, label_value=v)
+                            color=color, label_value=v, tags={"TerminologyEntry": term} if term else None)
         s.name_auto_generated = name is None
         s.color_auto_generated = not (table is not None and v in table.colors)
     return seg

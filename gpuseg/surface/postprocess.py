@@ -159,6 +159,17 @@ def _unique_rows(start, lst, offsets, out, wts):
             k = e
 
 
+# Serial twins of the parallel kernels (``prange`` runs as ``range`` without ``parallel=True``).
+# Below SERIAL_BELOW_VERTICES, waking numba's thread pool for each of the ~20 smoothing passes
+# costs more than the work (reported: 0.33 s in parallel against 0.01 s serially for 396 vertices
+# on 2 threads). Measured on the 2-core Xeon (20 passes, icospheres): serial is never slower up
+# to 10k vertices (10242: 0.0059 s serial, 0.0097 s parallel under load), and the two are equal
+# at 41k; results are bit-identical (tests/test_first_use.py).
+SERIAL_BELOW_VERTICES = 20_000
+_sort_rows_serial = njit(cache=True, nogil=True)(_sort_rows.py_func)
+_unique_rows_serial = njit(cache=True, nogil=True)(_unique_rows.py_func)
+
+
 def _neighbours(faces: np.ndarray, n: int):
     """CSR (offsets, distinct neighbour ids, weights) and a mask of the vertices that may move
     (not on an open boundary). A neighbour's weight is the number of triangles that hold the
@@ -167,12 +178,13 @@ def _neighbours(faces: np.ndarray, n: int):
     start, lst = _edge_lists(np.ascontiguousarray(faces, dtype=np.int64), n)
     uniq = np.empty(n, np.int64)
     movable = np.ones(n, np.bool_)
-    _sort_rows(start, lst, uniq, movable)
+    serial = n < SERIAL_BELOW_VERTICES
+    (_sort_rows_serial if serial else _sort_rows)(start, lst, uniq, movable)
     offsets = np.zeros(n + 1, np.int64)
     np.cumsum(uniq, out=offsets[1:])
     out = np.empty(offsets[-1], np.int64)
     weights = np.empty(offsets[-1], np.float64)
-    _unique_rows(start, lst, offsets, out, weights)
+    (_unique_rows_serial if serial else _unique_rows)(start, lst, offsets, out, weights)
     return offsets, out, weights, movable
 
 
@@ -211,6 +223,10 @@ def _next_step(x0, x1, offsets, nbr, wts, cj, x2, x3):
         x3[v, 2] += cj * x2[v, 2]
 
 
+_first_step_serial = njit(cache=True, nogil=True)(_first_step.py_func)
+_next_step_serial = njit(cache=True, nogil=True)(_next_step.py_func)
+
+
 def windowed_sinc(vertices: np.ndarray, faces: np.ndarray, *, passband: float, iterations: int,
                   normalize_coordinates: bool = True, window: str = "nuttall") -> np.ndarray:
     """Smoothed vertex positions (float64), see the module doc. The faces do not change."""
@@ -236,9 +252,11 @@ def windowed_sinc(vertices: np.ndarray, faces: np.ndarray, *, passband: float, i
     x1 = np.empty_like(x0)
     x2 = np.empty_like(x0)
     x3 = np.empty_like(x0)
-    _first_step(x0, offsets, nbr, wts, c[0], c[1], x1, x3)
+    first, step = ((_first_step_serial, _next_step_serial) if n < SERIAL_BELOW_VERTICES
+                   else (_first_step, _next_step))
+    first(x0, offsets, nbr, wts, c[0], c[1], x1, x3)
     for it in range(2, n_it + 1):
-        _next_step(x0, x1, offsets, nbr, wts, c[it], x2, x3)
+        step(x0, x1, offsets, nbr, wts, c[it], x2, x3)
         x0, x1, x2 = x1, x2, x0
     fixed = ~movable
     out = x3 * length + centre if normalize_coordinates else x3

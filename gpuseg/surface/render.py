@@ -17,12 +17,13 @@ def _lps_to_ras(v: np.ndarray) -> np.ndarray:
 def render_surfaces_png(path, surfaces: Sequence[Surface], title: str = "", *,
                         views: Sequence[tuple[float, float, str]] = ((0, 90, "anterior"), (0, 180, "left"),
                                                                      (30, 120, "oblique")),
-                        max_triangles: int = 150_000, dpi: int = 80) -> Path | None:
+                        max_triangles: int = 150_000, dpi: int = 80, progress: bool = False) -> Path | None:
     """Render surfaces from a few viewpoints into one PNG (flat Lambert shading, segment colours).
 
     Views are (elevation, azimuth, name) of the camera in RAS: azimuth 90 looks from anterior
     (the patient's right on the viewer's left, as radiologists look), 180 from the left. Surfaces with more triangles than their share of ``max_triangles`` are
-    decimated for the picture only. Returns the path, or None without matplotlib.
+    decimated for the picture only. The legend stands beside the views. ``progress`` shows a
+    bar (unit: view). Returns the path, or None without matplotlib.
     """
     try:
         import matplotlib
@@ -52,11 +53,14 @@ def render_surfaces_png(path, surfaces: Sequence[Surface], title: str = "", *,
         shade = 0.35 + 0.65 * np.abs(n @ light)
         polys.append(tri)
         colors.append(np.clip(np.asarray(s.color)[None, :] * shade[:, None], 0, 1))
-    fig = plt.figure(figsize=(5 * len(views), 5.6))
+    from tqdm import tqdm
+
+    fig = plt.figure(figsize=(5 * len(views) + 3, 5.6))
     if polys:
         allv = np.concatenate([p.reshape(-1, 3) for p in polys])
         lo, hi = allv.min(0), allv.max(0)
         centre, half = (lo + hi) / 2, (hi - lo).max() / 2
+    bar = tqdm(total=len(views) + 1, desc="render surfaces.png", unit="view", disable=not progress, leave=False)
     for n_view, (elev, azim, name) in enumerate(views):
         ax = fig.add_subplot(1, len(views), n_view + 1, projection="3d")
         if polys:  # one collection, so that matplotlib depth-sorts triangles across segments
@@ -72,13 +76,17 @@ def render_surfaces_png(path, surfaces: Sequence[Surface], title: str = "", *,
         ax.view_init(elev=elev, azim=azim)
         ax.set_title(name)
         ax.axis("off")
+        bar.update(1)
     handles = [plt.Rectangle((0, 0), 1, 1, color=s.color) for s in shown]
-    if handles:
-        fig.legend(handles, [s.name for s in shown], loc="lower center", ncol=min(6, len(handles)))
+    right = 1.0 - 3.0 / (5 * len(views) + 3)
+    if handles:  # beside the views, never over them
+        fig.legend(handles, [s.name for s in shown], loc="center right", ncol=1, frameon=False)
     if title:
         fig.suptitle(title)
-    fig.tight_layout(rect=(0, 0.12, 1, 0.95))
+    fig.tight_layout(rect=(0, 0, right, 0.95))
     with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=dpi, format="png")
+        fig.savefig(tmp, dpi=dpi, format="png")  # the drawing (depth sort) happens here
+    bar.update(1)
+    bar.close()
     plt.close(fig)
     return Path(path)

@@ -50,7 +50,7 @@ _MAX_FRACTION_BITS = 20   # finest snapping: 2**-20 voxel
 _MIN_FRACTION_BITS = 4    # coarsest snapping we accept (mesh ~2**26 voxels away)
 
 
-@numba.njit(cache=False, inline="always")
+@numba.njit(cache=True, inline="always")
 def _orient(aj: np.int64, ak: np.int64, bj: np.int64, bk: np.int64) -> int:
     """Sign of the edge function of a -> b at the ray point (origin), perturbed by (+e, +e^2)."""
     w = aj * bk - ak * bj
@@ -71,7 +71,7 @@ def _orient(aj: np.int64, ak: np.int64, bj: np.int64, bk: np.int64) -> int:
     return 0
 
 
-@numba.njit(parallel=True, cache=False)
+@numba.njit(parallel=True, cache=True)
 def _voxelize_kernel(jq, kq, ti, faces, slice_start, slice_tris, jlo, jhi, scale, out):  # pragma: no cover
     nk, nj, ni = out.shape
     for k in numba.prange(nk):
