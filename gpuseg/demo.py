@@ -299,7 +299,7 @@ def _write_ct(path: Path, image: np.ndarray, geometry) -> Path:
 
     import nrrd
 
-    from .io._atomic import atomic_path
+    from .io import atomic_path
 
     header = {"space": "left-posterior-superior", "space directions": geometry.ijk_to_world[:3, :3].T,
               "space origin": np.asarray(geometry.origin), "kinds": ["domain"] * 3, "encoding": "gzip"}
@@ -403,7 +403,7 @@ def _run(shape, outdir: Path, chosen, seed: int, progress: bool, log) -> dict:
                           "segmentation_h5": str(out_h5)}
     # statistics of the segmentation as written: with the lesion, the cut ribs and the grown aorta
     stats_rows = statistics(seg, Image.from_numpy(ph.image, ph.geometry, backend=seg.backend))
-    from .io._atomic import atomic_path
+    from .io import atomic_path
 
     keys = ["segment", "voxel_count", "volume_cm3", "mean", "stdev", "median", "min", "max"]
     lines = [",".join(keys)]

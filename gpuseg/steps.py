@@ -69,20 +69,20 @@ class _Field:
         return s
 
 
-def _show(v: Any) -> str:
+def show_value(v: Any) -> str:
     r = repr(v)
     return r if len(r) <= 40 else r[:37] + "..."
 
 
 def _number(v: Any, what: str = "a number") -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise ValueError(f"expected {what}, got {_show(v)}")
+        raise ValueError(f"expected {what}, got {show_value(v)}")
     try:
         f = float(v)
     except OverflowError:
         raise ValueError(f"expected {what}, got an integer too large") from None
     if not math.isfinite(f):
-        raise ValueError(f"expected a finite number, got {_show(v)}")
+        raise ValueError(f"expected a finite number, got {show_value(v)}")
     return f
 
 
@@ -117,11 +117,11 @@ class Int(_Field):
         if isinstance(v, bool) or not isinstance(v, int):
             if isinstance(v, float) and v.is_integer():
                 raise ValueError(f"expected an integer, got the float {v!r}")
-            raise ValueError(f"expected an integer, got {_show(v)}")
+            raise ValueError(f"expected an integer, got {show_value(v)}")
         if self.choices is not None and v not in self.choices:
             raise ValueError(f"must be one of {', '.join(map(str, self.choices))}, got {v}")
         if not self.lo <= v <= self.hi:
-            raise ValueError(f"must be between {self.lo} and {self.hi}, got {_show(v)}")
+            raise ValueError(f"must be between {self.lo} and {self.hi}, got {show_value(v)}")
         return v
 
     def schema(self) -> dict:
@@ -136,7 +136,7 @@ class Bool(_Field):
 
     def check(self, v: Any) -> Any:
         if not isinstance(v, bool):
-            raise ValueError(f"expected true or false, got {_show(v)}")
+            raise ValueError(f"expected true or false, got {show_value(v)}")
         return v
 
 
@@ -145,7 +145,7 @@ class Str(_Field):
 
     def check(self, v: Any) -> Any:
         if not isinstance(v, str):
-            raise ValueError(f"expected a name (a string), got {_show(v)}")
+            raise ValueError(f"expected a name (a string), got {show_value(v)}")
         if not v or len(v) > MAX_NAME:
             raise ValueError(f"a name has 1 to {MAX_NAME} characters, got {len(v)}")
         if "\x00" in v:
@@ -160,7 +160,7 @@ class Enum(_Field):
 
     def check(self, v: Any) -> Any:
         if not isinstance(v, str) or v not in self.choices:
-            raise ValueError(f"must be one of {', '.join(self.choices)}, got {_show(v)}")
+            raise ValueError(f"must be one of {', '.join(self.choices)}, got {show_value(v)}")
         return v
 
     def schema(self) -> dict:
@@ -173,10 +173,10 @@ _POINT_SCHEMA = {"type": "array", "items": {"type": "number", "minimum": -MAX_CO
 
 def _point(v: Any) -> None:
     if not isinstance(v, (list, tuple)) or len(v) != 3:
-        raise ValueError(f"a point is a list of 3 numbers, got {_show(v)}")
+        raise ValueError(f"a point is a list of 3 numbers, got {show_value(v)}")
     for c in v:
         if abs(_number(c, "a coordinate (a number)")) > MAX_COORD:
-            raise ValueError(f"coordinate {_show(c)} is beyond +-{MAX_COORD:g}")
+            raise ValueError(f"coordinate {show_value(c)} is beyond +-{MAX_COORD:g}")
 
 
 class Point(_Field):
@@ -192,7 +192,7 @@ class Points(_Field):
 
     def check(self, v: Any) -> Any:
         if not isinstance(v, (list, tuple)) or not v:
-            raise ValueError(f"expected a non-empty list of [x, y, z] points, got {_show(v)}")
+            raise ValueError(f"expected a non-empty list of [x, y, z] points, got {show_value(v)}")
         if len(v) > MAX_POINTS:
             raise ValueError(f"{len(v)} points; at most {MAX_POINTS} per step")
         for n, p in enumerate(v):
@@ -208,10 +208,10 @@ class Color(_Field):
 
     def check(self, v: Any) -> Any:
         if not isinstance(v, (list, tuple)) or len(v) != 3:
-            raise ValueError(f"a colour is [r, g, b] with values 0..1, got {_show(v)}")
+            raise ValueError(f"a colour is [r, g, b] with values 0..1, got {show_value(v)}")
         for c in v:
             if not 0.0 <= _number(c) <= 1.0:
-                raise ValueError(f"colour components are 0..1, got {_show(c)}")
+                raise ValueError(f"colour components are 0..1, got {show_value(c)}")
         return v
 
 
@@ -220,7 +220,7 @@ class Range(_Field):
 
     def check(self, v: Any) -> Any:
         if not isinstance(v, (list, tuple)) or len(v) != 2:
-            raise ValueError(f"a range is [lo, hi], got {_show(v)}")
+            raise ValueError(f"a range is [lo, hi], got {show_value(v)}")
         lo, hi = (_number(c) for c in v)
         if lo > hi:
             raise ValueError(f"empty range: {lo:g} > {hi:g}")
@@ -232,7 +232,7 @@ class Names(_Field):
 
     def check(self, v: Any) -> Any:
         if not isinstance(v, (list, tuple)) or not v or len(v) > 1024:
-            raise ValueError(f"expected a list of 1 to 1024 segment names, got {_show(v)}")
+            raise ValueError(f"expected a list of 1 to 1024 segment names, got {show_value(v)}")
         for x in v:
             Str().check(x)
         return v
@@ -243,11 +243,11 @@ def _seg(**kw) -> Str:
     return Str(required=True, help="segment name or id", **kw)
 
 
-def _space() -> Enum:
+def space_key() -> Enum:
     return Enum(SPACES, default="world", help="world = LPS mm, ras = RAS mm (as Slicer shows), ijk = voxel indices")
 
 
-def _axis() -> Int:
+def axis_key() -> Int:
     return Int(0, 2, default=0, help="grid axis of the slice: 0 = k (axial for an axial scan), 1 = j, 2 = i")
 
 
@@ -256,7 +256,7 @@ _OVERWRITE = ("overwrite_all", "overwrite_visible", "allow_overlap")
 _AUTO = ("otsu", "huang", "isodata", "li", "mean", "minimum", "triangle", "yen")
 _BRUSH = {"segment": _seg(), "points": Points(required=True, help="the stroke's points"),
           "diameter_mm": Num(0, MAX_DIAMETER_MM, lo_open=True, default=5.0),
-          "shape": Enum(("sphere", "disc", "pixel"), default="sphere"), "axis": _axis(), "space": _space()}
+          "shape": Enum(("sphere", "disc", "pixel"), default="sphere"), "axis": axis_key(), "space": space_key()}
 
 #: effect -> {key: field}; the one table behind validation, the JSON Schema and the help text
 STEPS: dict[str, dict[str, _Field]] = {
@@ -266,17 +266,17 @@ STEPS: dict[str, dict[str, _Field]] = {
     "visibility": {"segment": _seg(), "visible": Bool(required=True)},
     "paint": dict(_BRUSH),
     "erase": {**_BRUSH, "all_segments": Bool(default=False)},
-    "draw": {"segment": _seg(), "points": Points(required=True), "axis": _axis(), "space": _space()},
+    "draw": {"segment": _seg(), "points": Points(required=True), "axis": axis_key(), "space": space_key()},
     "scissors": {"segment": _seg(), "points": Points(required=True),
                  "operation": Enum(("erase_inside", "erase_outside", "fill_inside", "fill_outside"),
                                    default="erase_inside"),
-                 "shape": Enum(("freeform", "circle", "rectangle"), default="freeform"), "axis": _axis(),
+                 "shape": Enum(("freeform", "circle", "rectangle"), default="freeform"), "axis": axis_key(),
                  "extrusion": Enum(("unlimited", "positive", "negative", "symmetric"), default="unlimited"),
                  "depth_mm": Num(0, MAX_SIZE_MM, default=0.0), "all_visible": Bool(default=False),
-                 "space": _space()},
+                 "space": space_key()},
     "threshold": {"segment": _seg(), "min": Num(-MAX_COORD, MAX_COORD), "max": Num(-MAX_COORD, MAX_COORD),
                   "auto": Enum(_AUTO, help="instead of min and max")},
-    "level_trace": {"segment": _seg(), "point": Point(required=True), "axis": _axis(), "space": _space()},
+    "level_trace": {"segment": _seg(), "point": Point(required=True), "axis": axis_key(), "space": space_key()},
     "grow_from_seeds": {"seed_locality": Num(0, 10, default=0.0), "segments": Names()},
     "margin": {"segment": _seg(), "margin_mm": Num(-MAX_SIZE_MM, MAX_SIZE_MM, required=True,
                                                   help="grow (> 0) or shrink (< 0)")},
@@ -286,7 +286,7 @@ STEPS: dict[str, dict[str, _Field]] = {
                "kernel_mm": Num(0, MAX_SIZE_MM, lo_open=True, default=3.0)},
     "islands": {"segment": _seg(), "operation": Enum(("keep_largest", "remove_small", "keep_selected",
                                                       "remove_selected", "add_selected"), default="keep_largest"),
-                "min_size": Int(0, 2**50, default=1000), "point": Point(), "space": _space(),
+                "min_size": Int(0, 2**50, default=1000), "point": Point(), "space": space_key(),
                 "connectivity": Int(6, 26, choices=(6, 26), default=6)},
     "logical": {"segment": _seg(), "operation": Enum(("copy", "union", "subtract", "intersect", "invert", "clear",
                                                        "fill"), required=True),
@@ -305,10 +305,10 @@ def validate_step(step: Any, n: int | None = None) -> dict:
     """Check one step against :data:`STEPS`; returns it (unchanged). Raises InvalidInputError
     naming step ``n``, the effect and the key."""
     if not isinstance(step, dict):
-        raise InvalidInputError(f"{_where(n, None)}: a step is a JSON object with \"effect\", got {_show(step)}")
+        raise InvalidInputError(f"{_where(n, None)}: a step is a JSON object with \"effect\", got {show_value(step)}")
     eff = step.get("effect")
     if not isinstance(eff, str) or eff not in STEPS:
-        raise InvalidInputError(f"{_where(n, None)}: \"effect\" must be one of {', '.join(STEPS)}, got {_show(eff)}")
+        raise InvalidInputError(f"{_where(n, None)}: \"effect\" must be one of {', '.join(STEPS)}, got {show_value(eff)}")
     fields = STEPS[eff]
     extra = sorted(str(k) for k in step if k != "effect" and k not in fields)
     if extra:

@@ -15,7 +15,7 @@ import numpy as np
 from ..errors import InvalidInputError
 from ..image import Image
 from ..mask import Mask
-from .stats import _histogram
+from .stats import masked_histogram
 
 __all__ = ["AUTO_THRESHOLD_METHODS", "auto_threshold", "li_threshold", "huang_threshold", "triangle_threshold"]
 
@@ -160,7 +160,7 @@ def auto_threshold(image: Image, method: str = "otsu") -> tuple[float, float]:
         raise InvalidInputError(f"auto-threshold needs an int16 or uint16 image, got {image.dtype}")
     info = np.iinfo(image.dtype)
     full = Mask.full(image.geometry, backend=image.backend)
-    hist = _histogram(full, image, int(info.min), int(info.max) - int(info.min) + 1).astype(np.int64)
+    hist = masked_histogram(full, image, int(info.min), int(info.max) - int(info.min) + 1).astype(np.int64)
     nz = np.nonzero(hist)[0]
     if nz.size < 2:
         raise InvalidInputError("the image has fewer than two distinct values: nothing to threshold")

@@ -72,10 +72,6 @@ def masked_histogram(mask: Mask, image: Image, base: int, nbins: int) -> np.ndar
     return b.to_host(hist)
 
 
-#: The old private name, kept for callers outside ops (the editor's auto-threshold).
-_histogram = masked_histogram
-
-
 def _percentiles_from_histogram(hist: np.ndarray, base: int, qs: Sequence[float]) -> list[float]:
     """numpy.percentile(values, q) (linear interpolation) from an integer histogram."""
     cum = np.cumsum(hist.astype(np.int64))

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import InvalidInputError
-from ..steps import (Bool, Enum, Int, Names, Num, Points, Str, _axis, _space, MAX_DIAMETER_MM, _show,
+from ..steps import (Bool, Enum, Int, Names, Num, Points, Str, axis_key, space_key, MAX_DIAMETER_MM, show_value,
                      validate_step)
 from .wire import MIN_BUDGET, PROTOCOL_VERSION
 
@@ -25,7 +25,7 @@ class ProtocolError(InvalidInputError):
 _STROKE = {
     "mode": Enum(("preview", "commit"), required=True), "segment": Str(required=True),
     "points": Points(required=True), "diameter_mm": Num(0, MAX_DIAMETER_MM, lo_open=True, default=5.0),
-    "shape": Enum(("sphere", "disc", "pixel"), default="sphere"), "axis": _axis(), "space": _space(),
+    "shape": Enum(("sphere", "disc", "pixel"), default="sphere"), "axis": axis_key(), "space": space_key(),
     "erase": Bool(default=False), "all_segments": Bool(default=False),
 }
 
@@ -52,13 +52,13 @@ def validate_message(header: Any) -> dict:
         raise ProtocolError("a message header is a map")
     v = header.get("v")
     if v != PROTOCOL_VERSION or isinstance(v, bool):
-        raise ProtocolError(f"v: protocol version must be {PROTOCOL_VERSION}, got {_show(v)}")
+        raise ProtocolError(f"v: protocol version must be {PROTOCOL_VERSION}, got {show_value(v)}")
     t = header.get("type")
     if not isinstance(t, str) or t not in MESSAGES:
-        raise ProtocolError(f"type: must be one of {', '.join(MESSAGES)}, got {_show(t)}")
+        raise ProtocolError(f"type: must be one of {', '.join(MESSAGES)}, got {show_value(t)}")
     seq = header.get("seq")
     if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq < MAX_SEQ:
-        raise ProtocolError(f"{t}: seq: must be an integer 0..2**53, got {_show(seq)}")
+        raise ProtocolError(f"{t}: seq: must be an integer 0..2**53, got {show_value(seq)}")
     fields = MESSAGES[t]
     extra = sorted(str(k) for k in header if k not in ("v", "type", "seq") and k not in fields)
     if extra:
@@ -66,7 +66,7 @@ def validate_message(header: Any) -> dict:
     if t == "effect":
         step = header.get("step")
         if not isinstance(step, dict):
-            raise ProtocolError(f"effect: step: an edit step (a map with \"effect\"), got {_show(step)}")
+            raise ProtocolError(f"effect: step: an edit step (a map with \"effect\"), got {show_value(step)}")
         try:
             validate_step(step)
         except InvalidInputError as exc:

@@ -279,8 +279,9 @@ def decimate(vertices: np.ndarray, faces: np.ndarray, reduction: float) -> tuple
     except ImportError as exc:  # pragma: no cover - in the [mesh] extra
         raise InvalidInputError("decimation needs the fast-simplification package "
                                 "(pip install fast-simplification)") from exc
-    v, f = fast_simplification.simplify(np.ascontiguousarray(vertices, dtype=np.float32),
-                                        np.ascontiguousarray(faces, dtype=np.int32), target_reduction=r)
+    # fresh writable copies: fast-simplification refuses read-only arrays (cached surfaces are)
+    v, f = fast_simplification.simplify(np.array(vertices, dtype=np.float32, order="C"),
+                                        np.array(faces, dtype=np.int32, order="C"), target_reduction=r)
     return v.astype(np.float64), f.astype(faces.dtype if faces.dtype == np.int64 else np.int32)
 
 
