@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "gpuseg.cli.regions",
     "gpuseg.cli.edit",
     "gpuseg.cli.surface",
+    "gpuseg.cli.batch",
 ]
 
 
