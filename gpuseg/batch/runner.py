@@ -154,7 +154,7 @@ def run(cases: Sequence[Case | dict] | str | os.PathLike, task: str, client=None
     if retries < 0:
         raise InvalidInputError(f"retries must be >= 0, got {retries}")
     case_list = _as_cases(cases)
-    resolve_options(task, options)  # bad batch options fail before anything starts
+    resolve_options(task, options, require=False)  # bad batch options fail before anything starts
     prepared = []
     for c in case_list:
         check_inputs(task, c)

@@ -99,8 +99,9 @@ def check_task(task: str) -> None:
 
 
 def resolve_options(task: str, batch_options: dict | None, case_options: dict | None = None,
-                    where: str = "options") -> dict:
-    """The typed options of one case: task defaults < batch options < per-case options."""
+                    where: str = "options", *, require: bool = True) -> dict:
+    """The typed options of one case: task defaults < batch options < per-case options
+    (``require=False`` checks batch options alone, whose required ones may come per case)."""
     check_task(task)
     spec = OPTIONS[task]
     merged: dict = {}
@@ -121,6 +122,8 @@ def resolve_options(task: str, batch_options: dict | None, case_options: dict | 
         if k in merged:
             out[k] = merged[k]
         elif opt.default is REQUIRED:
+            if not require:
+                continue
             raise InvalidInputError(f"{where}: task {task} needs option {k!r} ({opt.help})")
         else:
             out[k] = opt.default
