@@ -317,13 +317,16 @@ def test_workers_have_numba_threads_within_the_cores(client):
 
         st = worker_state(BACKEND)
         _set_numba_threads(st.numba_threads)
-        return numba.get_num_threads(), os.environ.get("NUMBA_NUM_THREADS")
+        return numba.get_num_threads(), os.environ.get("NUMBA_NUM_THREADS"), id(st), os.getpid()
 
-    got = client.gather([client.submit(threads, pure=False, workers=[w]) for w in client.scheduler_info()["workers"]])
+    workers = list(client.scheduler_info()["workers"])
+    got = client.gather([client.submit(threads, pure=False, workers=[w]) for w in workers])
+    again = client.gather([client.submit(threads, pure=False, workers=[w]) for w in workers])
     cores = os.cpu_count()
-    assert len(got) == 2
-    assert sum(n for n, _ in got) <= max(cores, 2)
-    assert all(env == str(max(1, cores // 2)) for _, env in got)
+    assert len(got) == 2 and len({g[3] for g in got}) == 2
+    assert sum(g[0] for g in got) <= max(cores, 2)
+    assert all(g[1] == str(max(1, cores // 2)) for g in got)
+    assert [g[2:] for g in got] == [g[2:] for g in again]  # the state is built once per worker process
 
 
 # ----------------------------------------------------------------------------- rules and inputs (no cluster)
@@ -384,3 +387,28 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     m.write_text("id,segmentation\na,x.nii.gz\n")
     assert cli(["batch", str(m), "stats", "-o", str(tmp_path / "o"), "--smoothing", "1"]) == 2
     assert "does not take --smoothing" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_the_benchmark_runs_on_tiny_cases(client, tmp_path, monkeypatch, capsys):
+    """benchmarks/bench_batch.py end to end on 2 tiny phantom cases (its equality checks run)."""
+    import importlib
+
+    monkeypatch.setenv("GPUSEG_BENCH_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setenv("GPUSEG_BENCH_CACHE", str(tmp_path / "cache"))
+    import benchmarks.harness
+    import benchmarks.standard_volume
+
+    try:
+        importlib.reload(benchmarks.harness)
+        importlib.reload(benchmarks.standard_volume)
+        bench = importlib.reload(importlib.import_module("benchmarks.bench_batch"))
+        assert bench.main(["--size", "12x40x45", "--phantom", "--cases", "2", "--passes", "1"], client=client) == 0
+    finally:
+        monkeypatch.undo()
+        importlib.reload(benchmarks.harness)
+        importlib.reload(benchmarks.standard_volume)
+    assert "| case | implementation |" in capsys.readouterr().out
+    data = json.loads((tmp_path / "results" / "batch.json").read_text())
+    assert [r["impl"].split(",")[0] for r in data["results"]] == \
+        ["gpuseg batch", "gpuseg serial loop (cpu)", "numpy statistics + VTK meshing per label"]

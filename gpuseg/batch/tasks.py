@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from ..errors import FileFormatError, InvalidInputError
+from ..errors import InvalidInputError
 
 REQUIRED = object()
 
@@ -317,8 +317,3 @@ TASK_FUNCS = {"convert": task_convert, "stats": task_stats, "surface": task_surf
 def file_options(task: str) -> list[str]:
     return [k for k, opt in OPTIONS[task].items() if opt.file]
 
-
-def _check_files_exist(case, task, o) -> None:
-    for col, path in case.inputs().items():
-        if col in NEEDS[task] + TAKES.get(task, ()) and not Path(path).exists():
-            raise FileFormatError(f"case {case.id}: {col} {path} not found")
