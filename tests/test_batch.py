@@ -172,6 +172,11 @@ def test_resume_skips_finished_cases_and_reruns_changed_ones(cases, client, tmp_
     assert {c["case"]: c["status"] for c in r3.cases} == {"g0": "skipped", "g1": "done"}
     assert {r["segment"] for r in r3.rows if r["case"] == "g1"} == {"Segment_1"}
     assert (out / "cases" / "g0" / "stats.csv").read_bytes() == first
+    # a deleted output reruns its case
+    (out / "cases" / "g0" / "stats.csv").unlink()
+    r5 = run(src / "m.json", "stats", client=client, outdir=out, backend=BACKEND, progress=False, resume=True)
+    assert {c["case"]: c["status"] for c in r5.cases} == {"g0": "done", "g1": "skipped"}
+    assert (out / "cases" / "g0" / "stats.csv").read_bytes() == first
     # changed options rerun
     r4 = run(src / "m.json", "stats", client=client, outdir=out, backend=BACKEND, progress=False, resume=True,
              options={"segments": ["Segment_1"]})

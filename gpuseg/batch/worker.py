@@ -176,7 +176,8 @@ def run_case(task: str, case, opts: dict, outdir: str, *, resume: bool = False, 
         rec["hash"] = digest
         if resume:
             old = read_record(final)
-            if old is not None and old.get("hash") == digest and old.get("status") == "done":
+            if (old is not None and old.get("hash") == digest and old.get("status") == "done"
+                    and all((final / name).exists() for name in old.get("outputs", []))):
                 old.update(status="skipped", seconds=time.perf_counter() - t0, worker_pid=os.getpid())
                 return old
         cases_dir.mkdir(parents=True, exist_ok=True)
