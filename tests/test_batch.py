@@ -418,3 +418,17 @@ def test_the_benchmark_runs_on_tiny_cases(client, tmp_path, monkeypatch, capsys)
     data = json.loads((tmp_path / "results" / "batch.json").read_text())
     assert [r["impl"].split(",")[0] for r in data["results"]] == \
         ["gpuseg batch", "gpuseg serial loop (cpu)", "gpuseg serial loop (cpu", "numpy statistics + VTK meshing per label"]
+
+
+def test_package_doc_examples_and_no_dask_at_import():
+    import doctest
+    import subprocess
+    import sys
+
+    import gpuseg.batch
+
+    res = doctest.testmod(gpuseg.batch, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert res.attempted > 0 and res.failed == 0
+    out = subprocess.run([sys.executable, "-c", "import sys, gpuseg.batch; print('distributed' in sys.modules)"],
+                         capture_output=True, text=True, check=True, env={**os.environ})
+    assert out.stdout.strip() == "False"
