@@ -17,13 +17,15 @@ millimetres, as Slicer shows them) or ``"ijk"`` (voxel indices).
 
 from __future__ import annotations
 
+import json
 import math
 import warnings
+from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from .errors import GpusegError, InvalidInputError, OutOfBoundsError, UnknownSegmentError
+from .errors import FileFormatError, GpusegError, InvalidInputError, OutOfBoundsError, UnknownSegmentError
 
 __all__ = ["STEPS", "MAX_POINTS", "MAX_STAMPS", "MAX_SIZE_MM", "StrokeOutsideWarning", "validate_step",
            "validate_steps", "json_schema", "run_step", "run_steps", "editor_points", "describe"]
@@ -504,6 +506,28 @@ def run_step(editor, step: dict, n: int | None = None, *, strict: bool = False,
         raise type(exc)(f"{_where(n, eff)}: {text}") from exc
     except (ValueError, TypeError, OverflowError) as exc:  # a value the schema let through and numpy refused
         raise InvalidInputError(f"{_where(n, eff)}: {exc}") from exc
+
+
+def load_steps(path) -> list[dict]:
+    """Read and validate an edit script: a UTF-8 JSON list of steps.
+
+    Errors are typed and name the file (and the step, for a bad step).
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise FileFormatError(f"{p}: edit script not found")
+    try:
+        steps = json.loads(p.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise FileFormatError(f"{p}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise FileFormatError(f"{p}: not valid JSON ({exc})") from exc
+    except OSError as exc:
+        raise FileFormatError(f"{p}: cannot read the edit script ({exc.strerror or exc})") from exc
+    try:
+        return validate_steps(steps)
+    except GpusegError as exc:
+        raise type(exc)(f"{p}: {exc}") from exc
 
 
 def run_steps(editor, steps: list[dict], *, strict: bool = False,

@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "gpuseg.cli.edit",
     "gpuseg.cli.surface",
     "gpuseg.cli.serve",
+    "gpuseg.cli.batch",
 ]
 
 

@@ -55,25 +55,10 @@ def register(sub) -> None:
 
 
 def load_script(path: str) -> list[dict]:
-    """Read and validate an edit script (a JSON list of steps)."""
-    from ..errors import FileFormatError, GpusegError
-    from ..steps import validate_steps
+    """Read and validate an edit script (see :func:`gpuseg.steps.load_steps`)."""
+    from ..steps import load_steps
 
-    p = Path(path)
-    if not p.is_file():
-        raise FileFormatError(f"{p}: edit script not found")
-    try:
-        steps = json.loads(p.read_bytes().decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise FileFormatError(f"{p}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
-    except (json.JSONDecodeError, RecursionError) as exc:
-        raise FileFormatError(f"{p}: not valid JSON ({exc})") from exc
-    except OSError as exc:
-        raise FileFormatError(f"{p}: cannot read the edit script ({exc.strerror or exc})") from exc
-    try:
-        return validate_steps(steps)
-    except GpusegError as exc:
-        raise type(exc)(f"{p}: {exc}") from exc
+    return load_steps(path)
 
 
 def run_script(editor, steps: list[dict], *, strict: bool = False) -> list[int]:
