@@ -6,6 +6,7 @@ and a ``(k, j, i)`` C-ordered array.
 
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from pathlib import Path
@@ -17,6 +18,7 @@ from ..errors import FileFormatError, InvalidInputError
 from ..geometry import LPS_TO_RAS, ImageGeometry
 from ..image import Image
 from ._atomic import atomic_path
+from ._nrrd import NrrdHeader, read_nrrd
 
 __all__ = ["read_image", "read_image_array", "write_labelmap", "image_format", "to_supported_dtype"]
 
@@ -85,31 +87,47 @@ def _read_nifti(path: Path) -> tuple[np.ndarray, ImageGeometry]:
     return arr, geom
 
 
-def _nrrd_space_to_lps(header: dict, path: Path) -> np.ndarray:
-    space = str(header.get("space", "left-posterior-superior")).lower()
+def _nrrd_space_to_lps(space: str, path: Path) -> np.ndarray:
+    space = space.strip().lower()
     flip = {"left-posterior-superior": (1, 1, 1), "lps": (1, 1, 1), "right-anterior-superior": (-1, -1, 1),
             "ras": (-1, -1, 1), "left-anterior-superior": (1, -1, 1), "las": (1, -1, 1)}.get(space)
     if flip is None:
-        raise FileFormatError(f"{path}: unsupported NRRD space {space!r} (expected LPS, RAS or LAS)")
+        raise FileFormatError(f"{path}: unsupported NRRD space {space[:60]!r} (expected LPS, RAS or LAS)")
     return np.diag(list(flip) + [1]).astype(np.float64)
 
 
-def nrrd_geometry(header: dict, shape_kji, path: Path) -> ImageGeometry:
-    """ImageGeometry from a pynrrd header of a 3D (or list+3D) NRRD."""
-    dirs = header.get("space directions")
-    if dirs is None:
-        spacings = header.get("spacings")
-        dirs = np.diag(spacings[-3:]) if spacings is not None else np.eye(3)
-    dirs = np.asarray(dirs, dtype=np.float64)
-    if dirs.shape[0] == 4:  # list axis row of NaN (4D)
-        dirs = dirs[1:]
-    if dirs.shape != (3, 3) or not np.all(np.isfinite(dirs)):
-        raise FileFormatError(f"{path}: NRRD space directions are not three finite 3-vectors: {dirs.tolist()}")
-    origin = np.asarray(header.get("space origin", np.zeros(3)), dtype=np.float64)
+def nrrd_geometry(header: NrrdHeader, shape_kji, path: Path) -> ImageGeometry:
+    """ImageGeometry of the three domain axes of a 3D (or list+3D) NRRD header."""
+    dim = header.dimension
+    space = header.field("space")
+    if space is None:
+        sd = header.field("space dimension")
+        if sd is not None and sd.strip() != "3":
+            raise FileFormatError(f"{path}: 'space dimension' must be 3, got {sd[:20]!r}")
+        space = "left-posterior-superior"
+    vecs = header.vectors("space directions", dim)
+    if vecs:
+        dirs = [v for v in vecs if v is not None]
+        if len(dirs) != 3 or any(len(v) != 3 for v in dirs):
+            raise FileFormatError(f"{path}: NRRD space directions must hold three 3-vectors (one per domain axis)")
+        dirs_a = np.asarray(dirs, dtype=np.float64)
+    else:
+        spacings = header.floats("spacings", dim)
+        if spacings is not None:
+            sp = [v for v in spacings if math.isfinite(v)]
+            if len(sp) != 3:
+                raise FileFormatError(f"{path}: 'spacings' must give three finite domain spacings")
+            dirs_a = np.diag(sp)
+        else:
+            dirs_a = np.eye(3)
+    origin_v = header.vectors("space origin", 1)
+    if origin_v and (origin_v[0] is None or len(origin_v[0]) != 3):
+        raise FileFormatError(f"{path}: 'space origin' must be one 3-vector (x,y,z)")
+    origin = np.asarray(origin_v[0], dtype=np.float64) if origin_v else np.zeros(3)
     m = np.eye(4)
-    m[:3, :3] = dirs.T  # rows of 'space directions' are the axis vectors
+    m[:3, :3] = dirs_a.T  # rows of 'space directions' are the axis vectors
     m[:3, 3] = origin
-    m = _nrrd_space_to_lps(header, path) @ m
+    m = _nrrd_space_to_lps(space, path) @ m
     try:
         return ImageGeometry.from_matrix(shape_kji, m)
     except InvalidInputError as exc:
@@ -117,17 +135,11 @@ def nrrd_geometry(header: dict, shape_kji, path: Path) -> ImageGeometry:
 
 
 def _read_nrrd(path: Path) -> tuple[np.ndarray, ImageGeometry]:
-    import nrrd
-
-    try:
-        data, header = nrrd.read(str(path), index_order="C")
-    except FileNotFoundError as exc:
-        raise FileFormatError(f"{path}: file not found") from exc
-    except Exception as exc:
-        raise FileFormatError(f"{path}: cannot read NRRD ({type(exc).__name__}: {exc})") from exc
-    if data.ndim != 3:
-        raise FileFormatError(f"{path}: expected a 3D scalar volume, got {data.ndim}D (kinds: {header.get('kinds')})")
-    return np.ascontiguousarray(data), nrrd_geometry(header, data.shape, path)
+    data, header = read_nrrd(path)
+    kinds = header.words("kinds", header.dimension)
+    if data.ndim != 3 or (kinds is not None and any(k.lower() not in ("domain", "space") for k in kinds)):
+        raise FileFormatError(f"{path}: expected a 3D scalar volume, got {data.ndim}D (kinds: {kinds})")
+    return data, nrrd_geometry(header, data.shape, path)
 
 
 def read_image_array(path: str | os.PathLike) -> tuple[np.ndarray, ImageGeometry]:
