@@ -19,6 +19,7 @@ __all__ = [
     "DeviceMemoryError",
     "BackendUnavailableError",
     "FileFormatError",
+    "FileWriteError",
 ]
 
 
@@ -63,3 +64,7 @@ class BackendUnavailableError(GpusegError, RuntimeError):
 
 class FileFormatError(GpusegError, OSError):
     """A file is missing, truncated, corrupt, or not of the expected kind."""
+
+
+class FileWriteError(GpusegError, OSError):
+    """A file cannot be written (full disk, read-only file system, no permission, not a folder)."""
