@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..backends import Backend, get_backend
-from ..errors import FileFormatError, GeometryMismatchError, InvalidInputError
+from ..errors import FileFormatError, GeometryMismatchError, GpusegError, InvalidInputError
 from ..geometry import ImageGeometry
 from ..mask import Mask
 from ..segmentation import DEFAULT_TERMINOLOGY, Segmentation
@@ -98,6 +98,15 @@ def write_dicom_seg(seg: Segmentation, path: str | os.PathLike, *, reference: st
 def read_dicom_seg(path: str | os.PathLike, *, backend: str | Backend | None = None,
                    reference: ImageGeometry | None = None) -> Segmentation:
     """Read a DICOM SEG (binary or fractional thresholded at 0.5) into a Segmentation."""
+    try:
+        return _read(path, backend, reference)
+    except (GpusegError, MemoryError):
+        raise
+    except Exception as exc:  # pydicom/highdicom parse lazily and raise many types on corrupt files
+        raise FileFormatError(f"{path}: corrupt DICOM SEG ({type(exc).__name__}: {exc})") from None
+
+
+def _read(path, backend, reference) -> Segmentation:
     hd = _hd()
     p = Path(path)
     try:
@@ -107,6 +116,11 @@ def read_dicom_seg(path: str | os.PathLike, *, backend: str | Backend | None = N
     except Exception as exc:
         raise FileFormatError(f"{p}: not a readable DICOM SEG ({type(exc).__name__}: {exc})") from exc
     numbers = [int(s.SegmentNumber) for s in dcm.SegmentSequence]
+    from ._nrrd import check_host_bytes
+
+    frames = int(getattr(dcm, "NumberOfFrames", 1) or 1)
+    check_host_bytes(int(dcm.Rows) * int(dcm.Columns) * max(frames, 1) * max(len(numbers), 1) * 4,
+                     "the DICOM SEG's frames", p)
     try:
         vol = dcm.get_volume(combine_segments=False, segment_numbers=numbers)
     except Exception as exc:

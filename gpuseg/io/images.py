@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 
 from ..backends import Backend
-from ..errors import FileFormatError, InvalidInputError
+from ..errors import FileFormatError, GpusegError, InvalidInputError
 from ..geometry import LPS_TO_RAS, ImageGeometry
 from ..image import Image
 from ._atomic import atomic_path
-from ._nrrd import NrrdHeader, read_nrrd
+from ._nrrd import NrrdHeader, check_host_bytes, read_nrrd
 
 __all__ = ["read_image", "read_image_array", "write_labelmap", "image_format", "to_supported_dtype"]
 
@@ -62,28 +62,49 @@ def _read_nifti(path: Path) -> tuple[np.ndarray, ImageGeometry]:
 
     try:
         img = nib.load(str(path))
+        shape = tuple(int(v) for v in img.header.get_data_shape())
+        check_host_bytes(math.prod(shape) * max(img.header.get_data_dtype().itemsize, 4), f"the image {shape}", path)
         proxy = img.dataobj
         slope = getattr(proxy, "slope", 1.0)
         inter = getattr(proxy, "inter", 0.0)
         raw = np.asanyarray(proxy.get_unscaled() if hasattr(proxy, "get_unscaled") else proxy)
-    except FileNotFoundError as exc:
-        raise FileFormatError(f"{path}: file not found") from exc
-    except Exception as exc:  # nibabel raises many types on corrupt files
-        raise FileFormatError(f"{path}: cannot read NIfTI ({type(exc).__name__}: {exc})") from exc
+        affine = img.affine if img.affine is not None else np.eye(4)
+    except FileNotFoundError:
+        raise FileFormatError(f"{path}: file not found") from None
+    except GpusegError:
+        raise
+    except Exception as exc:  # nibabel, gzip, zlib and numpy raise many types on corrupt files
+        raise FileFormatError(f"{path}: cannot read NIfTI ({type(exc).__name__}: {exc})") from None
     if raw.ndim == 4 and raw.shape[3] == 1:
         raw = raw[..., 0]
     if raw.ndim != 3:
         raise FileFormatError(f"{path}: expected a 3D volume, got shape {raw.shape}")
-    slope = 1.0 if slope is None or not np.isfinite(slope) else float(slope)
-    inter = 0.0 if inter is None or not np.isfinite(inter) else float(inter)
+    if raw.dtype.kind not in "iuf":
+        raise FileFormatError(f"{path}: unsupported voxel type {raw.dtype} (RGB and complex images are not read)")
+    try:
+        slope = 1.0 if slope is None or not np.isfinite(slope) or slope == 0 else float(slope)
+        inter = 0.0 if inter is None or not np.isfinite(inter) else float(inter)
+    except (TypeError, ValueError):
+        raise FileFormatError(f"{path}: scl_slope/scl_inter are not numbers") from None
     if slope != 1.0 or inter != 0.0:
-        if float(slope).is_integer() and float(inter).is_integer() and raw.dtype.kind in "iu":
-            raw = raw.astype(np.int64) * int(slope) + int(inter)
+        small = abs(slope) < 2**31 and abs(inter) < 2**62
+        if small and slope.is_integer() and inter.is_integer() and raw.dtype.kind in "iu" and raw.dtype.itemsize <= 4:
+            raw = raw.astype(np.int64) * int(slope) + int(inter)  # exact: |v| < 2^32 * 2^31 + 2^62
         else:
-            raw = raw.astype(np.float64) * slope + inter
+            with np.errstate(over="ignore", invalid="ignore"):
+                raw = raw.astype(np.float64) * slope + inter
+                if not np.all(np.isfinite(raw)) or (raw.size and float(np.abs(raw).max()) > 3.4e38):
+                    raise FileFormatError(f"{path}: scl_slope {slope:g} and scl_inter {inter:g} scale voxels "
+                                          "beyond float32 (corrupt header?)")
+    elif raw.dtype.kind == "f":
+        with np.errstate(over="ignore", invalid="ignore"):
+            if raw.dtype.itemsize > 4 and raw.size and float(np.nanmax(np.abs(raw))) > 3.4e38:
+                raise FileFormatError(f"{path}: voxel values beyond float32")
     arr = np.ascontiguousarray(np.asarray(raw).transpose(2, 1, 0))
-    affine = img.affine if img.affine is not None else np.eye(4)
-    geom = ImageGeometry.from_ras_matrix(arr.shape, affine)
+    try:
+        geom = ImageGeometry.from_ras_matrix(arr.shape, affine)
+    except (InvalidInputError, TypeError, ValueError) as exc:
+        raise FileFormatError(f"{path}: invalid NIfTI geometry ({exc})") from None
     return arr, geom
 
 
