@@ -64,6 +64,10 @@ def write_dicom_seg(seg: Segmentation, path: str | os.PathLike, *, reference: st
         raise GeometryMismatchError(f"the segmentation's grid {seg.geometry!r} is not the DICOM series' grid {geom!r}")
     if len(seg) == 0:
         raise InvalidInputError("a DICOM SEG needs at least one segment")
+    for s in seg:  # SegmentLabel is a DICOM LO: 64 characters, no backslash, no control characters
+        if len(s.name) > 64 or "\\" in s.name or any(ord(c) < 32 or 0xD800 <= ord(c) < 0xE000 for c in s.name):
+            raise InvalidInputError(f"segment name {s.name[:80]!r} cannot be a DICOM segment label (at most 64 "
+                                    "characters, no backslash or control characters)")
     nk, nj, ni = geom.shape
     pixels = np.zeros((nk, nj, ni, len(seg)), bool)
     descriptions = []
@@ -75,7 +79,7 @@ def write_dicom_seg(seg: Segmentation, path: str | os.PathLike, *, reference: st
         lab = hd.color.CIELabColor.from_rgb(*[int(round(255 * c)) for c in s.color]) \
             if hasattr(hd.color.CIELabColor, "from_rgb") else None
         descriptions.append(hd.seg.SegmentDescription(
-            segment_number=n + 1, segment_label=s.name[:64], segmented_property_category=category,
+            segment_number=n + 1, segment_label=s.name, segmented_property_category=category,
             segmented_property_type=kind, algorithm_type=hd.seg.SegmentAlgorithmTypeValues.MANUAL,
             display_color=lab))
     from .. import __version__
@@ -89,6 +93,7 @@ def write_dicom_seg(seg: Segmentation, path: str | os.PathLike, *, reference: st
             omit_empty_frames=True)
     except (AttributeError, ValueError, TypeError) as exc:
         raise FileFormatError(f"{reference}: cannot make a DICOM SEG of this series ({type(exc).__name__}: {exc})") from exc
+    dcm.SpecificCharacterSet = "ISO_IR 192"  # UTF-8: segment labels are written unchanged ("肝臓", emoji)
     p = Path(path)
     with atomic_path(p, suffix=".dcm") as tmp:
         dcm.save_as(str(tmp))
