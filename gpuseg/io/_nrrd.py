@@ -282,12 +282,27 @@ def _bounded_gunzip(f, path: Path, out: memoryview, available: int) -> None:
             pending = d.unconsumed_tail
             out[got:got + len(chunk)] = chunk
             got += len(chunk)
-            if d.eof:
+            if d.eof and got < need:
                 rest = d.unused_data + pending
                 pending = rest
                 d = zlib.decompressobj(16 + zlib.MAX_WBITS)  # a next member, if any
                 if not rest and left <= 0:
                     break
+        # read the member to its end, so that its CRC-32 and length are checked (bounded by the input)
+        while got == need and not d.eof:
+            if not pending:
+                if left <= 0:
+                    break
+                pending = f.read(min(_READ_CHUNK, left))
+                left -= len(pending)
+                if not pending:
+                    break
+            extra = d.decompress(pending, 1)
+            pending = d.unconsumed_tail
+            if extra:
+                raise FileFormatError(f"{path}: the gzip data holds more than the {need} bytes the header declares")
+        if got == need and not d.eof:
+            raise FileFormatError(f"{path}: the gzip stream is truncated (no end of stream)")
     except zlib.error as exc:
         raise FileFormatError(f"{path}: corrupt gzip data ({exc})") from None
     if got < need:
