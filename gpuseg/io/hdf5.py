@@ -15,6 +15,15 @@ All metadata sits in one attribute (reading 117 segments' attributes one by one 
 their words).
 
 One segment can be loaded without reading the others (``segments=``).
+
+Untrusted files: libhdf5 can crash the process (SIGSEGV) or hang on a corrupt file, and no check
+in Python before opening can rule that out. So :func:`read_h5` first reads the file in a forked
+child process (:func:`probe_h5`: every attribute and every words dataset whose declared size is
+within the memory budget); a crash or a hang there (``GPUSEG_H5_PROBE_TIMEOUT``, 30 s) becomes a
+``FileFormatError`` and the reading process lives on. Then every size the file declares is
+checked against the grid and the memory budget before anything is read. Writing builds the file
+in memory (h5py's core driver) and writes the bytes with plain file I/O, because libhdf5 crashed
+when the disk filled up.
 """
 
 from __future__ import annotations

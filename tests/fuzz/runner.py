@@ -32,7 +32,7 @@ class Worker:
 
     def start(self) -> None:
         r, w = os.pipe()
-        env = dict(os.environ, GPUSEG_BACKEND="cpu", GPUSEG_MEMORY_BUDGET=os.environ.get("FUZZ_BUDGET", "1GB"),
+        env = dict(os.environ, GPUSEG_BACKEND="cpu", NUMBA_NUM_THREADS="1", GPUSEG_MEMORY_BUDGET=os.environ.get("FUZZ_BUDGET", "1GB"),
                    GPUSEG_MAX_READ_BYTES=os.environ.get("FUZZ_BUDGET", "1GB"), GPUSEG_H5_PROBE_TIMEOUT="5",
                    PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
         env.pop("GPUSEG_REQUIRE_OPENCL", None)
@@ -99,7 +99,7 @@ def run(target_names: list[str], cases: int, seed: int = 0, *, timeout: float = 
     try:
         seeds = T.make_seeds(work / "seeds")
         jobs_list = [(t, n) for t in target_names for n in range(cases)]
-        results: dict[str, dict] = {t: {"counts": Counter(), "failures": []} for t in target_names}
+        results: dict[str, dict] = {t: {"counts": Counter(), "failures": [], "seconds": 0.0} for t in target_names}
         lock = threading.Lock()
         queue = list(reversed(jobs_list))
 
@@ -114,8 +114,10 @@ def run(target_names: list[str], cases: int, seed: int = 0, *, timeout: float = 
                     rng = random.Random(f"{seed}:{t}:{n}")
                     case_dir = work / f"w{wid}" / f"{t}-{n}"
                     msg = T.prepare(t, seeds, case_dir, rng)
+                    t0 = time.monotonic()
                     res = w.run(msg)
                     with lock:
+                        results[t]["seconds"] += time.monotonic() - t0
                         results[t]["counts"][res["outcome"]] += 1
                         if res["outcome"] not in GOOD:
                             res.update(target=t, case=n, seed=seed)
@@ -140,8 +142,9 @@ def run(target_names: list[str], cases: int, seed: int = 0, *, timeout: float = 
 
 
 def table(results: dict[str, dict]) -> str:
-    lines = ["| target (cases) | " + " | ".join(OUTCOMES) + " |", "|---|" + "---:|" * len(OUTCOMES)]
+    lines = ["| target (cases) | " + " | ".join(OUTCOMES) + " | worker s |", "|---|" + "---:|" * (len(OUTCOMES) + 1)]
     for t, r in results.items():
         c = r["counts"]
-        lines.append(f"| `{t}` ({sum(c.values())}) | " + " | ".join(str(c.get(o, 0)) for o in OUTCOMES) + " |")
+        lines.append(f"| `{t}` ({sum(c.values())}) | " + " | ".join(str(c.get(o, 0)) for o in OUTCOMES)
+                     + f" | {r.get('seconds', 0):.0f} |")
     return "\n".join(lines)
