@@ -128,10 +128,12 @@ def probe_h5(path: str | os.PathLike, *, limit: int = 1 << 30, timeout: float | 
     import time
 
     pid = os.fork()
-    if pid == 0:  # pragma: no cover - child
+    if pid == 0:  # pragma: no cover - child: whatever happens, it must never return into the caller
         code = 3
         try:
-            code = _probe_child(p, limit)
+            code = int(_probe_child(p, limit) or 0)
+        except BaseException:
+            code = 3
         finally:
             os._exit(code)
     deadline = time.monotonic() + (PROBE_TIMEOUT if timeout is None else timeout)
