@@ -85,6 +85,19 @@ def test_detached_data_file_beside_header_reads_and_is_checked(tmp_path):
         read_seg_nrrd(hdr, backend="cpu")
 
 
+def test_detached_data_file_inside_allowed_root_only(tmp_path):
+    head, payload = raw_seg_nrrd(tmp_path)
+    d = tmp_path / "uploads" / "case"
+    d.mkdir(parents=True)
+    (d / "x.seg.nhdr").write_bytes(with_line(head, "data file: x.raw") + b"\n")
+    (d / "x.raw").write_bytes(payload)
+    assert len(gpuseg.read_segmentation(d / "x.seg.nhdr", backend="cpu", root=tmp_path / "uploads")) == 2
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    with pytest.raises(FileFormatError, match="outside"):
+        gpuseg.read_segmentation(d / "x.seg.nhdr", backend="cpu", root=other)
+
+
 # --- trusted sizes ---------------------------------------------------------------------------
 @pytest.mark.parametrize("line, replace, error", [
     ("sizes: 100000 100000 100000", "sizes:", (DeviceMemoryError, FileFormatError)),
