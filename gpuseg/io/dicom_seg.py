@@ -65,9 +65,11 @@ def write_dicom_seg(seg: Segmentation, path: str | os.PathLike, *, reference: st
     if len(seg) == 0:
         raise InvalidInputError("a DICOM SEG needs at least one segment")
     for s in seg:  # SegmentLabel is a DICOM LO: 64 characters, no backslash, no control characters
-        if len(s.name) > 64 or "\\" in s.name or any(ord(c) < 32 or 0xD800 <= ord(c) < 0xE000 for c in s.name):
+        if (len(s.name) > 64 or "\\" in s.name or s.name != s.name.strip(" ")
+                or any(ord(c) < 32 or 0xD800 <= ord(c) < 0xE000 for c in s.name)):
             raise InvalidInputError(f"segment name {s.name[:80]!r} cannot be a DICOM segment label (at most 64 "
-                                    "characters, no backslash or control characters)")
+                                    "characters, no backslash or control characters, no leading or trailing "
+                                    "spaces, which DICOM drops)")
     nk, nj, ni = geom.shape
     pixels = np.zeros((nk, nj, ni, len(seg)), bool)
     descriptions = []

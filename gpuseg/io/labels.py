@@ -164,7 +164,7 @@ def read_label_table(path: str | os.PathLike) -> LabelTable:
                 table.names[v] = parts[1]
                 if len(parts) >= 5:
                     table.colors[v] = _color01([float(x) for x in parts[2:5]], scale255=True)
-    except (ValueError, KeyError, IndexError, TypeError, RecursionError) as exc:
+    except (ValueError, KeyError, IndexError, TypeError, RecursionError, OverflowError) as exc:
         raise FileFormatError(f"{p}: not a label table ({type(exc).__name__}: {exc})") from exc
     if any(v < 0 for v in table.names):
         raise FileFormatError(f"{p}: label values must not be negative")

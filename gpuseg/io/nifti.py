@@ -173,7 +173,7 @@ def _apply_entries(seg: Segmentation, entries: list[dict], where: Path) -> Segme
             s.name_auto_generated = bool(e.get("name_auto_generated", False))
             s.color_auto_generated = bool(e.get("color_auto_generated", False))
             s.visible = bool(e.get("visible", True))
-    except (KeyError, ValueError, TypeError) as exc:
+    except (KeyError, ValueError, TypeError, OverflowError) as exc:
         raise FileFormatError(f"{where}: malformed segment entry ({type(exc).__name__}: {exc})") from None
     for v, s in sorted(by_value.items()):  # values the sidecar does not list (should not happen)
         warnings.warn(f"{where}: label value {v} of the image is not in the sidecar", stacklevel=3)

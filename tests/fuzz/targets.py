@@ -353,8 +353,11 @@ def _compare(seg, back, t: str) -> None:
             raise Changed(f"segment {s.name!r}: voxels changed")
         if t == "write_dicom_seg":
             continue
-        if s.id != r.id or s.tags != r.tags:
-            raise Changed(f"segment {s.name!r}: id/tags {s.id!r} {s.tags!r} read back as {r.id!r} {r.tags!r}")
+        if s.id != r.id:
+            raise Changed(f"segment {s.name!r}: id {s.id!r} read back as {r.id!r}")
+        if s.tags != r.tags:
+            diff = {k: (s.tags.get(k), r.tags.get(k)) for k in set(s.tags) | set(r.tags) if s.tags.get(k) != r.tags.get(k)}
+            raise Changed(f"segment {s.name!r}: tags changed {diff!r}"[:400])
         if not np.allclose(s.color, r.color, atol=1e-5):
             raise Changed(f"segment {s.name!r}: color {s.color} read back as {r.color}")
         if t in ("write_h5", "write_nifti") and s.label_value != r.label_value:

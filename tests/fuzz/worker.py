@@ -63,7 +63,7 @@ def main() -> None:
             tb = traceback.extract_tb(exc.__traceback__)
             where = f"{tb[-1].filename.split('/')[-1]}:{tb[-1].lineno}" if tb else "?"
             result = {"outcome": classify(exc), "error": f"{type(exc).__module__}.{type(exc).__name__}",
-                      "message": str(exc)[:300], "where": where}
+                      "message": str(exc)[:600], "where": where}
         out.write(json.dumps(result) + "\n")
 
 
