@@ -288,7 +288,7 @@ def test_nifti_pair_survives_failure_between_renames(tmp_path, monkeypatch):
 def test_unwritable_targets_are_typed_and_name_the_target(tmp_path, ext):
     seg = small_seg()
     for target in (Path("/proc/x" + ext), tmp_path / "missing" / ("x" + ext)):
-        with pytest.raises(FileWriteError, match=str(target.parent)):
+        with pytest.raises(FileWriteError, match=str(target)):
             gpuseg.write_segmentation(seg, target)
     (tmp_path / ("d" + ext)).mkdir()
     with pytest.raises(FileWriteError, match="folder"):

@@ -77,10 +77,10 @@ def write_error(target: Path, exc: OSError) -> FileWriteError:
     return err
 
 
-def _new_temp(target: Path, suffix: str | None) -> Path:
+def _new_temp(target: Path, suffix: str | None, report: Path) -> Path:
     folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir():
-        raise FileWriteError(f"cannot write {target}: folder {folder} does not exist")
+        raise FileWriteError(f"cannot write {report}: folder {folder} does not exist")
     if target.is_dir():
         raise FileWriteError(f"cannot write {target}: it is a folder")
     if suffix is None:
@@ -92,7 +92,7 @@ def _new_temp(target: Path, suffix: str | None) -> Path:
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666 & ~umask)
     except OSError as exc:
-        raise write_error(target, exc) from None
+        raise write_error(report, exc) from None
     os.close(fd)
     with _lock:
         _active.add(str(tmp))
@@ -109,13 +109,17 @@ def _forget(tmp: Path) -> None:
 @contextlib.contextmanager
 def atomic_paths(paths: Sequence[str | os.PathLike], suffixes: Sequence[str | None] | None = None
                  ) -> Iterator[list[Path]]:
-    """Yield temp paths for ``paths``; on success rename each over its target, in order."""
+    """Yield temp paths for ``paths``; on success rename each over its target, in order.
+
+    Errors name the last path (the main file of a pair, renamed last).
+    """
     targets = [Path(p) for p in paths]
+    report = targets[-1]
     suffixes = list(suffixes) if suffixes is not None else [None] * len(targets)
     temps: list[Path] = []
     try:
         for t, sfx in zip(targets, suffixes):
-            temps.append(_new_temp(t, sfx))
+            temps.append(_new_temp(t, sfx, report))
         yield list(temps)
         for t, tmp in zip(targets, temps):
             try:
@@ -131,7 +135,7 @@ def atomic_paths(paths: Sequence[str | os.PathLike], suffixes: Sequence[str | No
     except OSError as exc:  # the writer's own I/O on a temp file
         for tmp in temps:
             _forget(tmp)
-        raise write_error(targets[0] if len(targets) == 1 else targets[0], exc) from None
+        raise write_error(report, exc) from None
     except BaseException:
         for tmp in temps:
             _forget(tmp)
