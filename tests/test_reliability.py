@@ -332,8 +332,14 @@ def test_stale_temps_of_dead_writers_are_removed_on_next_save(tmp_path):
     live.write_bytes(b"partial")
     other = tmp_path / ".y.seg.nrrd.123.0123456789abcdef.tmp.nrrd"  # another target's
     other.write_bytes(b"x")
+    legacy = tmp_path / ".x.seg.nrrd.ab_c12de.tmp.nrrd"  # the old mkstemp naming, two hours old
+    legacy.write_bytes(b"partial")
+    os.utime(legacy, (1e9, 1e9))
+    fresh = tmp_path / ".x.seg.nrrd.zz_c12de.tmp.nrrd"  # old naming, but recent: maybe in use
+    fresh.write_bytes(b"partial")
     write_seg_nrrd(small_seg(), p)
     assert not stale.exists() and live.exists() and other.exists()
+    assert not legacy.exists() and fresh.exists()
 
 
 # --- HDF5 --------------------------------------------------------------------------------------

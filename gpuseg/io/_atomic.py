@@ -19,6 +19,7 @@ import os
 import re
 import secrets
 import threading
+import time
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -26,6 +27,8 @@ from ..errors import FileWriteError, GpusegError
 
 __all__ = ["atomic_path", "atomic_paths", "clean_stale_temps", "write_error"]
 
+#: Seconds after which a temp file of the old (mkstemp) naming counts as abandoned.
+LEGACY_TEMP_AGE = 3600
 _active: set[str] = set()  # temp files this process is writing now
 _lock = threading.Lock()
 
@@ -46,6 +49,8 @@ def clean_stale_temps(target: Path) -> list[Path]:
     """Remove the temp files of ``target`` whose writing process is gone; returns them."""
     folder = target.parent if str(target.parent) else Path(".")
     pattern = re.compile(r"^\." + re.escape(target.name) + r"\.(\d+)\.[0-9a-f]{16}\.tmp")
+    # gpuseg before pid-named temps used tempfile.mkstemp (8 random characters): removed after an hour
+    legacy = re.compile(r"^\." + re.escape(target.name) + r"\.[a-z0-9_]{8}\.tmp")
     removed = []
     try:
         entries = list(os.scandir(folder))
@@ -54,6 +59,11 @@ def clean_stale_temps(target: Path) -> list[Path]:
     for e in entries:
         m = pattern.match(e.name)
         if not m:
+            if legacy.match(e.name):
+                with contextlib.suppress(OSError):
+                    if time.time() - e.stat(follow_symlinks=False).st_mtime > LEGACY_TEMP_AGE:
+                        os.unlink(e.path)
+                        removed.append(Path(e.path))
             continue
         with _lock:
             if e.path in _active or str(folder / e.name) in _active:
