@@ -66,5 +66,8 @@ class FileFormatError(GpusegError, OSError):
     """A file is missing, truncated, corrupt, or not of the expected kind."""
 
 
-class FileWriteError(GpusegError, OSError):
-    """A file cannot be written (full disk, read-only file system, no permission, not a folder)."""
+class FileWriteError(FileFormatError):
+    """A file cannot be written (full disk, read-only file system, no permission, missing folder).
+
+    A :class:`FileFormatError` too, so callers that caught file errors before keep catching these.
+    """
