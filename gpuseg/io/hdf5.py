@@ -96,23 +96,47 @@ def write_h5(seg: Segmentation, path: str | os.PathLike, *, compression: str | N
 PROBE_TIMEOUT = float(os.environ.get("GPUSEG_H5_PROBE_TIMEOUT", "30"))
 
 
+_ATTRS = ("gpuseg_format", "version", "shape_kji", "ijk_to_lps", "source_representation",
+          "contained_representations", "conversion_parameters", "extra_fields", "segments")
+
+
 def _probe_child(path: Path, limit: int) -> int:
-    """In the forked child: touch every attribute and dataset the reader will touch."""
+    """In the forked child: every access the reader can make, each on its own (an error in one
+    must not skip the next, which may be the one that crashes): the reader's attributes, all
+    attributes, and the words datasets that match their segment's box inside the grid."""
     import h5py
 
+    def attempt(fn):
+        try:
+            return fn()
+        except Exception:
+            return None
+
     try:
-        with h5py.File(path, "r") as f:
-            for k in f.attrs:
-                _ = f.attrs[k]
-            words = f.get("words")
-            if isinstance(words, h5py.Group):
-                for name in words:
-                    ds = words.get(name)
-                    if isinstance(ds, h5py.Dataset) and ds.dtype.itemsize * (ds.size or 0) <= limit:
-                        ds[()]
-        return 0
-    except BaseException:  # the parent reads again and reports the Python error
+        f = h5py.File(path, "r")
+    except Exception:
         return 3
+    with f:
+        for name in _ATTRS:
+            attempt(lambda: f.attrs.get(name))
+        for k in attempt(lambda: list(f.attrs)) or []:
+            attempt(lambda: f.attrs[k])
+        shape = attempt(lambda: [int(v) for v in np.asarray(f.attrs["shape_kji"]).ravel()[:3]])
+        table = attempt(lambda: json.loads(_text(f, "segments")))
+        words = attempt(lambda: f.get("words"))
+        if not (shape and len(shape) == 3 and isinstance(table, list) and words is not None):
+            return 0
+        nw_grid = (shape[2] + 31) // 32
+        for meta in table:
+            def one(meta=meta):
+                k0, j0, w0, nk, nj, nw = (int(v) for v in meta["box"])
+                ds = words.get(str(meta["words"])) if meta.get("words") is not None else None
+                if (isinstance(ds, h5py.Dataset) and ds.shape == (nk, nj, nw) and ds.dtype == np.uint32
+                        and min(k0, j0, w0, nk, nj, nw) >= 0 and k0 + nk <= shape[0] and j0 + nj <= shape[1]
+                        and w0 + nw <= nw_grid and nk * nj * nw * 4 <= limit):
+                    ds[()]
+            attempt(one)
+    return 0
 
 
 def probe_h5(path: str | os.PathLike, *, limit: int = 1 << 30, timeout: float | None = None) -> None:
@@ -136,7 +160,8 @@ def probe_h5(path: str | os.PathLike, *, limit: int = 1 << 30, timeout: float | 
             code = 3
         finally:
             os._exit(code)
-    deadline = time.monotonic() + (PROBE_TIMEOUT if timeout is None else timeout)
+    limit_s = PROBE_TIMEOUT if timeout is None else timeout
+    deadline = time.monotonic() + limit_s
     delay = 0.0005
     while True:
         done, status = os.waitpid(pid, os.WNOHANG)
@@ -146,7 +171,7 @@ def probe_h5(path: str | os.PathLike, *, limit: int = 1 << 30, timeout: float | 
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
             raise FileFormatError(f"{p}: corrupt HDF5 file (the HDF5 library did not finish reading it in "
-                                  f"{PROBE_TIMEOUT:g} s)")
+                                  f"{limit_s:g} s)")
         time.sleep(delay)
         delay = min(delay * 2, 0.02)
     if os.WIFSIGNALED(status):

@@ -126,6 +126,8 @@ def run(target_names: list[str], cases: int, seed: int = 0, *, timeout: float = 
                                 print(json.dumps(res), file=sys.stderr)
                             if keep is not None:
                                 shutil.copytree(case_dir, keep / f"{t}-{n}", dirs_exist_ok=True)
+                    if (case_dir / "ro").is_dir():
+                        os.chmod(case_dir / "ro", 0o755)
                     shutil.rmtree(case_dir, ignore_errors=True)
             finally:
                 w.stop()
@@ -137,7 +139,6 @@ def run(target_names: list[str], cases: int, seed: int = 0, *, timeout: float = 
             th.join()
         return results
     finally:
-        os.chmod(work / "seeds" / "ro", 0o755) if (work / "seeds" / "ro").exists() else None
         shutil.rmtree(work, ignore_errors=True)
 
 

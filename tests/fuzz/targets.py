@@ -136,8 +136,6 @@ def make_seeds(root: Path) -> dict[str, list[Path]]:
     for w in WRITERS:
         out[w] = [root / "seed_marker"]
     (root / "seed_marker").write_text("writers mutate metadata, not files\n")
-    (root / "ro").mkdir(exist_ok=True)
-    os.chmod(root / "ro", 0o555)
     return out
 
 
@@ -188,8 +186,14 @@ def prepare(target: str, seeds: dict[str, list[Path]], case_dir: Path, rng: rand
             out = case_dir / f"out{ext}"
         elif place < 0.9:
             out = Path(f"/proc/x{ext}")
-        elif place < 0.95:
-            out = seed.parent / "ro" / f"out{ext}"
+        elif place < 0.95:  # a read-only folder (as root, which may write anywhere: a path below a file)
+            ro = case_dir / "ro"
+            ro.mkdir()
+            os.chmod(ro, 0o555)
+            out = ro / f"out{ext}"
+            if os.geteuid() == 0:
+                (case_dir / "file").write_text("x")
+                out = case_dir / "file" / f"out{ext}"
         else:
             out = case_dir / "missing" / f"out{ext}"
         msg["out"] = str(out)
