@@ -20,6 +20,7 @@ __all__ = [
     "DeviceMemoryError",
     "BackendUnavailableError",
     "FileFormatError",
+    "FileWriteError",
 ]
 
 
@@ -69,3 +70,10 @@ class BackendUnavailableError(GpusegError, RuntimeError):
 
 class FileFormatError(GpusegError, OSError):
     """A file is missing, truncated, corrupt, or not of the expected kind."""
+
+
+class FileWriteError(FileFormatError):
+    """A file cannot be written (full disk, read-only file system, no permission, missing folder).
+
+    A :class:`FileFormatError` too, so callers that caught file errors before keep catching these.
+    """

@@ -81,7 +81,7 @@ def random_slicer_id() -> str:
 def _color(value) -> tuple[float, float, float]:
     try:
         c = tuple(float(v) for v in value)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:  # OverflowError: an integer beyond float
         raise InvalidInputError(f"a color must be three numbers in 0..1, got {value!r}") from exc
     if len(c) != 3 or not all(0.0 <= v <= 1.0 for v in c):
         raise InvalidInputError(f"a color must be three numbers in 0..1, got {value!r}")

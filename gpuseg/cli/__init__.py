@@ -55,11 +55,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except GpusegError as exc:
-        print(f"gpuseg {args.command}: error: {exc}", file=sys.stderr)
+        print(f"gpuseg {args.command}: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a file the command names cannot be opened or written (one line, no traceback)
+        where = f" {exc.filename}" if getattr(exc, "filename", None) else ""
+        print(f"gpuseg {args.command}: error:{where} {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print(f"gpuseg {args.command}: error: out of memory (set GPUSEG_MEMORY_BUDGET lower or use a smaller "
+              "input)", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # pragma: no cover
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def _one_line(exc: BaseException) -> str:
+    """The message on one line (a name with a newline in it is shown escaped)."""
+    return str(exc).replace("\r", "\\r").replace("\n", "\\n")
 
 
 if __name__ == "__main__":  # pragma: no cover

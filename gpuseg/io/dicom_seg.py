@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..backends import Backend, get_backend
-from ..errors import FileFormatError, GeometryMismatchError, InvalidInputError
+from ..errors import FileFormatError, GeometryMismatchError, GpusegError, InvalidInputError
 from ..geometry import ImageGeometry
 from ..mask import Mask
 from ..segmentation import DEFAULT_TERMINOLOGY, Segmentation
@@ -68,6 +68,12 @@ def write_dicom_seg(seg: Segmentation, path: str | os.PathLike, *, reference: st
         raise GeometryMismatchError(f"the segmentation's grid {seg.geometry!r} is not the DICOM series' grid {geom!r}")
     if len(seg) == 0:
         raise InvalidInputError("a DICOM SEG needs at least one segment")
+    for s in seg:  # SegmentLabel is a DICOM LO: 64 characters, no backslash, no control characters
+        if (len(s.name) > 64 or "\\" in s.name or s.name != s.name.strip(" ")
+                or any(ord(c) < 32 or 0xD800 <= ord(c) < 0xE000 for c in s.name)):
+            raise InvalidInputError(f"segment name {s.name[:80]!r} cannot be a DICOM segment label (at most 64 "
+                                    "characters, no backslash or control characters, no leading or trailing "
+                                    "spaces, which DICOM drops)")
     nk, nj, ni = geom.shape
     pixels = np.zeros((nk, nj, ni, len(seg)), bool)
     descriptions = []
@@ -79,7 +85,7 @@ def write_dicom_seg(seg: Segmentation, path: str | os.PathLike, *, reference: st
         lab = hd.color.CIELabColor.from_rgb(*[int(round(255 * c)) for c in s.color]) \
             if hasattr(hd.color.CIELabColor, "from_rgb") else None
         descriptions.append(hd.seg.SegmentDescription(
-            segment_number=n + 1, segment_label=s.name[:64], segmented_property_category=category,
+            segment_number=n + 1, segment_label=s.name, segmented_property_category=category,
             segmented_property_type=kind, algorithm_type=hd.seg.SegmentAlgorithmTypeValues.MANUAL,
             display_color=lab, anatomic_regions=[region] if region is not None else None))
         if modifier is not None:  # e.g. Kidney + Left (highdicom has no argument for it)
@@ -97,6 +103,7 @@ def write_dicom_seg(seg: Segmentation, path: str | os.PathLike, *, reference: st
             omit_empty_frames=True)
     except (AttributeError, ValueError, TypeError) as exc:
         raise FileFormatError(f"{reference}: cannot make a DICOM SEG of this series ({type(exc).__name__}: {exc})") from exc
+    dcm.SpecificCharacterSet = "ISO_IR 192"  # UTF-8: segment labels are written unchanged ("肝臓", emoji)
     p = Path(path)
     with atomic_path(p, suffix=".dcm") as tmp:
         dcm.save_as(str(tmp))
@@ -106,6 +113,15 @@ def write_dicom_seg(seg: Segmentation, path: str | os.PathLike, *, reference: st
 def read_dicom_seg(path: str | os.PathLike, *, backend: str | Backend | None = None,
                    reference: ImageGeometry | None = None) -> Segmentation:
     """Read a DICOM SEG (binary or fractional thresholded at 0.5) into a Segmentation."""
+    try:
+        return _read(path, backend, reference)
+    except (GpusegError, MemoryError):
+        raise
+    except Exception as exc:  # pydicom/highdicom parse lazily and raise many types on corrupt files
+        raise FileFormatError(f"{path}: corrupt DICOM SEG ({type(exc).__name__}: {exc})") from None
+
+
+def _read(path, backend, reference) -> Segmentation:
     hd = _hd()
     p = Path(path)
     try:
@@ -115,6 +131,11 @@ def read_dicom_seg(path: str | os.PathLike, *, backend: str | Backend | None = N
     except Exception as exc:
         raise FileFormatError(f"{p}: not a readable DICOM SEG ({type(exc).__name__}: {exc})") from exc
     numbers = [int(s.SegmentNumber) for s in dcm.SegmentSequence]
+    from ._nrrd import check_host_bytes
+
+    frames = int(getattr(dcm, "NumberOfFrames", 1) or 1)
+    check_host_bytes(int(dcm.Rows) * int(dcm.Columns) * max(frames, 1) * max(len(numbers), 1) * 4,
+                     "the DICOM SEG's frames", p)
     try:
         vol = dcm.get_volume(combine_segments=False, segment_numbers=numbers)
     except Exception as exc:

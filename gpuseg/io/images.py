@@ -6,6 +6,7 @@ and a ``(k, j, i)`` C-ordered array.
 
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from pathlib import Path
@@ -13,10 +14,11 @@ from pathlib import Path
 import numpy as np
 
 from ..backends import Backend
-from ..errors import FileFormatError, InvalidInputError
+from ..errors import FileFormatError, GpusegError, InvalidInputError
 from ..geometry import LPS_TO_RAS, ImageGeometry
 from ..image import Image
 from ._atomic import atomic_path
+from ._nrrd import NrrdHeader, check_host_bytes, read_nrrd
 
 __all__ = ["read_image", "read_image_array", "write_labelmap", "image_format", "to_supported_dtype"]
 
@@ -60,56 +62,93 @@ def _read_nifti(path: Path) -> tuple[np.ndarray, ImageGeometry]:
 
     try:
         img = nib.load(str(path))
+        shape = tuple(int(v) for v in img.header.get_data_shape())
+        check_host_bytes(math.prod(shape) * max(img.header.get_data_dtype().itemsize, 4), f"the image {shape}", path)
         proxy = img.dataobj
         slope = getattr(proxy, "slope", 1.0)
         inter = getattr(proxy, "inter", 0.0)
         raw = np.asanyarray(proxy.get_unscaled() if hasattr(proxy, "get_unscaled") else proxy)
-    except FileNotFoundError as exc:
-        raise FileFormatError(f"{path}: file not found") from exc
-    except Exception as exc:  # nibabel raises many types on corrupt files
-        raise FileFormatError(f"{path}: cannot read NIfTI ({type(exc).__name__}: {exc})") from exc
+        affine = img.affine if img.affine is not None else np.eye(4)
+    except FileNotFoundError:
+        raise FileFormatError(f"{path}: file not found") from None
+    except GpusegError:
+        raise
+    except Exception as exc:  # nibabel, gzip, zlib and numpy raise many types on corrupt files
+        raise FileFormatError(f"{path}: cannot read NIfTI ({type(exc).__name__}: {exc})") from None
     if raw.ndim == 4 and raw.shape[3] == 1:
         raw = raw[..., 0]
     if raw.ndim != 3:
         raise FileFormatError(f"{path}: expected a 3D volume, got shape {raw.shape}")
-    slope = 1.0 if slope is None or not np.isfinite(slope) else float(slope)
-    inter = 0.0 if inter is None or not np.isfinite(inter) else float(inter)
+    if raw.dtype.kind not in "iuf":
+        raise FileFormatError(f"{path}: unsupported voxel type {raw.dtype} (RGB and complex images are not read)")
+    try:
+        slope = 1.0 if slope is None or not np.isfinite(slope) or slope == 0 else float(slope)
+        inter = 0.0 if inter is None or not np.isfinite(inter) else float(inter)
+    except (TypeError, ValueError):
+        raise FileFormatError(f"{path}: scl_slope/scl_inter are not numbers") from None
     if slope != 1.0 or inter != 0.0:
-        if float(slope).is_integer() and float(inter).is_integer() and raw.dtype.kind in "iu":
-            raw = raw.astype(np.int64) * int(slope) + int(inter)
+        small = abs(slope) < 2**31 and abs(inter) < 2**62
+        if small and slope.is_integer() and inter.is_integer() and raw.dtype.kind in "iu" and raw.dtype.itemsize <= 4:
+            raw = raw.astype(np.int64) * int(slope) + int(inter)  # exact: |v| < 2^32 * 2^31 + 2^62
         else:
-            raw = raw.astype(np.float64) * slope + inter
+            with np.errstate(over="ignore", invalid="ignore"):
+                raw = raw.astype(np.float64) * slope + inter
+                if not np.all(np.isfinite(raw)) or (raw.size and float(np.abs(raw).max()) > 3.4e38):
+                    raise FileFormatError(f"{path}: scl_slope {slope:g} and scl_inter {inter:g} scale voxels "
+                                          "beyond float32 (corrupt header?)")
+    elif raw.dtype.kind == "f":
+        with np.errstate(over="ignore", invalid="ignore"):
+            if raw.dtype.itemsize > 4 and raw.size and float(np.nanmax(np.abs(raw))) > 3.4e38:
+                raise FileFormatError(f"{path}: voxel values beyond float32")
     arr = np.ascontiguousarray(np.asarray(raw).transpose(2, 1, 0))
-    affine = img.affine if img.affine is not None else np.eye(4)
-    geom = ImageGeometry.from_ras_matrix(arr.shape, affine)
+    try:
+        geom = ImageGeometry.from_ras_matrix(arr.shape, affine)
+    except (InvalidInputError, TypeError, ValueError) as exc:
+        raise FileFormatError(f"{path}: invalid NIfTI geometry ({exc})") from None
     return arr, geom
 
 
-def _nrrd_space_to_lps(header: dict, path: Path) -> np.ndarray:
-    space = str(header.get("space", "left-posterior-superior")).lower()
+def _nrrd_space_to_lps(space: str, path: Path) -> np.ndarray:
+    space = space.strip().lower()
     flip = {"left-posterior-superior": (1, 1, 1), "lps": (1, 1, 1), "right-anterior-superior": (-1, -1, 1),
             "ras": (-1, -1, 1), "left-anterior-superior": (1, -1, 1), "las": (1, -1, 1)}.get(space)
     if flip is None:
-        raise FileFormatError(f"{path}: unsupported NRRD space {space!r} (expected LPS, RAS or LAS)")
+        raise FileFormatError(f"{path}: unsupported NRRD space {space[:60]!r} (expected LPS, RAS or LAS)")
     return np.diag(list(flip) + [1]).astype(np.float64)
 
 
-def nrrd_geometry(header: dict, shape_kji, path: Path) -> ImageGeometry:
-    """ImageGeometry from a pynrrd header of a 3D (or list+3D) NRRD."""
-    dirs = header.get("space directions")
-    if dirs is None:
-        spacings = header.get("spacings")
-        dirs = np.diag(spacings[-3:]) if spacings is not None else np.eye(3)
-    dirs = np.asarray(dirs, dtype=np.float64)
-    if dirs.shape[0] == 4:  # list axis row of NaN (4D)
-        dirs = dirs[1:]
-    if dirs.shape != (3, 3) or not np.all(np.isfinite(dirs)):
-        raise FileFormatError(f"{path}: NRRD space directions are not three finite 3-vectors: {dirs.tolist()}")
-    origin = np.asarray(header.get("space origin", np.zeros(3)), dtype=np.float64)
+def nrrd_geometry(header: NrrdHeader, shape_kji, path: Path) -> ImageGeometry:
+    """ImageGeometry of the three domain axes of a 3D (or list+3D) NRRD header."""
+    dim = header.dimension
+    space = header.field("space")
+    if space is None:
+        sd = header.field("space dimension")
+        if sd is not None and sd.strip() != "3":
+            raise FileFormatError(f"{path}: 'space dimension' must be 3, got {sd[:20]!r}")
+        space = "left-posterior-superior"
+    vecs = header.vectors("space directions", dim)
+    if vecs:
+        dirs = [v for v in vecs if v is not None]
+        if len(dirs) != 3 or any(len(v) != 3 for v in dirs):
+            raise FileFormatError(f"{path}: NRRD space directions must hold three 3-vectors (one per domain axis)")
+        dirs_a = np.asarray(dirs, dtype=np.float64)
+    else:
+        spacings = header.floats("spacings", dim)
+        if spacings is not None:
+            sp = [v for v in spacings if math.isfinite(v)]
+            if len(sp) != 3:
+                raise FileFormatError(f"{path}: 'spacings' must give three finite domain spacings")
+            dirs_a = np.diag(sp)
+        else:
+            dirs_a = np.eye(3)
+    origin_v = header.vectors("space origin", 1)
+    if origin_v and (origin_v[0] is None or len(origin_v[0]) != 3):
+        raise FileFormatError(f"{path}: 'space origin' must be one 3-vector (x,y,z)")
+    origin = np.asarray(origin_v[0], dtype=np.float64) if origin_v else np.zeros(3)
     m = np.eye(4)
-    m[:3, :3] = dirs.T  # rows of 'space directions' are the axis vectors
+    m[:3, :3] = dirs_a.T  # rows of 'space directions' are the axis vectors
     m[:3, 3] = origin
-    m = _nrrd_space_to_lps(header, path) @ m
+    m = _nrrd_space_to_lps(space, path) @ m
     try:
         return ImageGeometry.from_matrix(shape_kji, m)
     except InvalidInputError as exc:
@@ -117,17 +156,11 @@ def nrrd_geometry(header: dict, shape_kji, path: Path) -> ImageGeometry:
 
 
 def _read_nrrd(path: Path) -> tuple[np.ndarray, ImageGeometry]:
-    import nrrd
-
-    try:
-        data, header = nrrd.read(str(path), index_order="C")
-    except FileNotFoundError as exc:
-        raise FileFormatError(f"{path}: file not found") from exc
-    except Exception as exc:
-        raise FileFormatError(f"{path}: cannot read NRRD ({type(exc).__name__}: {exc})") from exc
-    if data.ndim != 3:
-        raise FileFormatError(f"{path}: expected a 3D scalar volume, got {data.ndim}D (kinds: {header.get('kinds')})")
-    return np.ascontiguousarray(data), nrrd_geometry(header, data.shape, path)
+    data, header = read_nrrd(path)
+    kinds = header.words("kinds", header.dimension)
+    if data.ndim != 3 or (kinds is not None and any(k.lower() not in ("domain", "space") for k in kinds)):
+        raise FileFormatError(f"{path}: expected a 3D scalar volume, got {data.ndim}D (kinds: {kinds})")
+    return data, nrrd_geometry(header, data.shape, path)
 
 
 def read_image_array(path: str | os.PathLike) -> tuple[np.ndarray, ImageGeometry]:

@@ -137,13 +137,18 @@ def read_label_table(path: str | os.PathLike) -> LabelTable:
     p = Path(path)
     if not p.is_file():
         raise FileFormatError(f"{p}: label table not found")
-    text = p.read_text(encoding="utf-8", errors="replace")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise FileFormatError(f"{p}: a label table must be UTF-8 (byte {exc.start}: {exc.reason})") from None
+    except OSError as exc:
+        raise FileFormatError(f"{p}: cannot read the label table ({exc.strerror or exc})") from None
     table = LabelTable()
     try:
         if p.suffix.lower() == ".json":
             data = json.loads(text)
-            if isinstance(data, dict):
-                items = data.items()
+            if isinstance(data, dict):  # keys starting with "_" are metadata (gpuseg's sidecar: "_gpuseg")
+                items = [(k, v) for k, v in data.items() if not str(k).startswith("_")]
             elif isinstance(data, list):
                 items = ((d["value"], d["name"]) for d in data)
             else:
@@ -173,7 +178,7 @@ def read_label_table(path: str | os.PathLike) -> LabelTable:
                 table.names[v] = parts[1]
                 if len(parts) >= 5:
                     table.colors[v] = _color01([float(x) for x in parts[2:5]], scale255=True)
-    except (ValueError, KeyError, IndexError, TypeError) as exc:
+    except (ValueError, KeyError, IndexError, TypeError, RecursionError, OverflowError) as exc:
         raise FileFormatError(f"{p}: not a label table ({type(exc).__name__}: {exc})") from exc
     if any(v < 0 for v in table.names):
         raise FileFormatError(f"{p}: label values must not be negative")

@@ -31,18 +31,19 @@ def segmentation_format(path: str | os.PathLike, *, for_writing: bool = False) -
 
 def read_segmentation(path: str | os.PathLike, *, backend: str | Backend | None = None,
                       segments: Iterable[str] | None = None, labels: str | os.PathLike | None = None,
-                      reference=None) -> Segmentation:
+                      reference=None, root: str | os.PathLike | None = None) -> Segmentation:
     """Read a segmentation: ``.seg.nrrd`` (Slicer), ``.nrrd``/``.nii``/``.nii.gz`` labelmaps (one
     segment per label value; names from ``labels``, a label table), ``.h5`` (gpuseg's own
     format) or ``.dcm`` (DICOM SEG; ``reference``, an ImageGeometry or Image, places it on a
-    grid). ``segments`` reads only those segments (ids or names)."""
+    grid). ``segments`` reads only those segments (ids or names). A detached NRRD data file must
+    lie beside its header and inside ``root`` (a service passes its upload folder)."""
     fmt = segmentation_format(path)
     if not Path(path).exists():
         raise FileFormatError(f"{path}: file not found")
     if fmt == "nrrd":
         from .segnrrd import read_seg_nrrd
 
-        seg = read_seg_nrrd(path, backend=backend, segments=segments)
+        seg = read_seg_nrrd(path, backend=backend, segments=segments, root=root)
         if labels is not None:
             _apply_table(seg, labels)
         return seg

@@ -25,6 +25,7 @@ from ..mask import Mask
 from ..segmentation import Segmentation, generate_segment_id
 from ._atomic import atomic_path
 from ._gzip import write_gzip
+from ._nrrd import check_host_bytes, escape_value, read_nrrd
 from .images import nrrd_geometry
 from .labels import collapse_layers, label_bounding_boxes, layer_array, split_labelmap
 
@@ -35,12 +36,12 @@ __all__ = ["read_seg_nrrd", "write_seg_nrrd", "serialize_geometry", "parse_geome
 #: file about 20% larger, and reads faster; level 1 is faster again but files are 3-4x larger.
 DEFAULT_GZIP_LEVEL = 6
 
-_SEGMENT_KEY = re.compile(r"^Segment(\d+)_(\w+)$")
-_STANDARD = {"type", "dimension", "space", "sizes", "space directions", "kinds", "encoding", "space origin",
-             "endian", "measurement frame", "space units", "content", "thicknesses", "centerings",
-             "labels", "units", "spacings", "axis mins", "axis maxs", "min", "max", "old min", "old max",
-             "data file", "line skip", "byte skip", "sample units", "space dimension", "number", "block size"}
+#: Largest voxel index (or extent bound) a file may declare; larger ones are refused as corrupt.
+_MAX_INDEX = 1 << 31
+#: Largest label value gpuseg's .seg.nrrd layers hold (16-bit; Slicer writes 8 or 16 bits).
+MAX_LABEL_VALUE = 65535
 
+_SEGMENT_KEY = re.compile(r"^Segment(\d+)_(\w+)$")
 
 # --- the reference geometry string (reference §1.4) ------------------------------------------
 def _num(v: float) -> str:
@@ -64,9 +65,9 @@ def parse_geometry(text: str) -> tuple[np.ndarray, tuple[int, int, int, int, int
     try:
         m = np.array([float(p) for p in parts[:16]]).reshape(4, 4)
         ext = tuple(int(float(p)) for p in parts[16:])
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: an infinite extent
         return None
-    if not np.all(np.isfinite(m)):
+    if not np.all(np.isfinite(m)) or any(abs(v) > _MAX_INDEX for v in ext):
         return None
     return m, ext  # type: ignore[return-value]
 
@@ -98,18 +99,20 @@ def _parse_params(text: str) -> dict[str, tuple[str, str]]:
 def _ints(text, n: int, what: str, path: Path) -> list[int]:
     try:
         vals = [int(float(v)) for v in str(text).split()]
-    except ValueError as exc:
-        raise FileFormatError(f"{path}: {what} must be {n} integers, got {text!r}") from exc
-    if len(vals) != n:
-        raise FileFormatError(f"{path}: {what} must be {n} integers, got {text!r}")
+    except (ValueError, OverflowError) as exc:  # OverflowError: inf, 1e400
+        raise FileFormatError(f"{path}: {what} must be {n} integers, got {str(text)[:80]!r}") from exc
+    if len(vals) != n or any(abs(v) > _MAX_INDEX for v in vals):
+        raise FileFormatError(f"{path}: {what} must be {n} integers (|v| <= {_MAX_INDEX}), got {str(text)[:80]!r}")
     return vals
 
 
-def _grid_and_offset(header: dict, file_geom: ImageGeometry, params, path: Path):
+def _grid_and_offset(header: dict, file_geom: ImageGeometry, params, path: Path, itemsize: int = 1,
+                     backend: Backend | None = None):
     """The segmentation grid and where the file array's voxel (0, 0, 0) sits in it (k, j, i)."""
     off_i, off_j, off_k = _ints(header.get("Segmentation_ReferenceImageExtentOffset", "0 0 0"), 3,
                                 "Segmentation_ReferenceImageExtentOffset", path)
     nk, nj, ni = file_geom.shape
+    backend = get_backend(backend)
     parsed = parse_geometry(params.get("Reference image geometry", ("", ""))[0]) if params else None
     if parsed is not None:
         ras, (ri0, ri1, rj0, rj1, rk0, rk1) = parsed
@@ -121,6 +124,9 @@ def _grid_and_offset(header: dict, file_geom: ImageGeometry, params, path: Path)
             lo = (min(rk0, off_k), min(rj0, off_j), min(ri0, off_i))
             hi = (max(rk1, off_k + nk - 1), max(rj1, off_j + nj - 1), max(ri1, off_i + ni - 1))
             shape = tuple(h - l + 1 for l, h in zip(lo, hi))
+            nvox = shape[0] * shape[1] * shape[2]
+            check_host_bytes(nvox * itemsize, f"the reference grid {shape[2]} x {shape[1]} x {shape[0]}", path)
+            backend.check_allocation(-(-nvox // 8), f"{path}: a segment on the reference grid {shape}")
             origin = lps[:3, :3] @ np.array([lo[2], lo[1], lo[0]]) + lps[:3, 3]
             geom = ImageGeometry.from_matrix(shape, np.block([[lps[:3, :3], origin[:, None]], [np.array([[0, 0, 0, 1.0]])]]))
             return geom, (off_k - lo[0], off_j - lo[1], off_i - lo[2]), (off_i, off_j, off_k)
@@ -128,38 +134,38 @@ def _grid_and_offset(header: dict, file_geom: ImageGeometry, params, path: Path)
 
 
 def read_seg_nrrd(path: str | os.PathLike, *, backend: str | Backend | None = None,
-                  segments: Iterable[str] | None = None) -> Segmentation:
+                  segments: Iterable[str] | None = None, root: str | os.PathLike | None = None) -> Segmentation:
     """Read a ``.seg.nrrd`` (or a plain labelmap NRRD, one segment per label value).
 
-    ``segments`` limits the segments read (ids or names).
+    ``segments`` limits the segments read (ids or names). A detached data file must lie beside
+    the header and inside ``root`` (default: the header's folder).
     """
-    import nrrd
-
     p = Path(path)
-    if not p.is_file():
-        raise FileFormatError(f"{p}: file not found")
-    try:
-        data, header = nrrd.read(str(p), index_order="C")
-    except Exception as exc:  # pynrrd raises several types on corrupt input
-        raise FileFormatError(f"{p}: cannot read NRRD ({type(exc).__name__}: {exc})") from exc
+    b = get_backend(backend)
+    data, h = read_nrrd(p, root=root)
+    header = h.keyvalues
     if "Segmentation_Extent" in header and "Segment0_Layer" not in header:
         raise FileFormatError(f"{p}: legacy (pre-2019) Slicer segmentation format, one segment per frame: "
                               "open and save it in a current 3D Slicer first")
-    kinds = [str(k).lower() for k in header.get("kinds", ["domain"] * data.ndim)]
+    kinds = [k.lower() for k in (h.words("kinds", h.dimension) or ["domain"] * data.ndim)]
+    kinds = ["domain" if k == "space" else k for k in kinds]
     if data.ndim == 3 and kinds == ["domain"] * 3:
         layers = data[..., None]
-    elif data.ndim == 4 and kinds == ["list", "domain", "domain", "domain"]:
+    elif data.ndim == 4 and kinds[1:] == ["domain"] * 3 and kinds[0] in ("list", "vector"):
         layers = data  # (k, j, i, layer): the list axis is the fastest
     else:
         raise FileFormatError(f"{p}: a segmentation must be 3D (kinds domain domain domain) or 4D (list domain "
                               f"domain domain); got {data.ndim}D with kinds {kinds}")
     if layers.dtype.kind not in "iu":
         raise FileFormatError(f"{p}: segmentation voxels must be integers, got {layers.dtype}")
-    file_geom = nrrd_geometry(header, layers.shape[:3], p)
-    b = get_backend(backend)
+    if layers.dtype.itemsize > 2 or layers.dtype.kind == "i":
+        if layers.size and (int(layers.min()) < 0 or int(layers.max()) > MAX_LABEL_VALUE):
+            raise FileFormatError(f"{p}: label values must lie in 0..{MAX_LABEL_VALUE}")
+        layers = layers.astype(np.uint16)
+    file_geom = nrrd_geometry(h, layers.shape[:3], p)
     params = _parse_params(header["Segmentation_ConversionParameters"]) \
         if "Segmentation_ConversionParameters" in header else None
-    geom, place, _ = _grid_and_offset(header, file_geom, params, p)
+    geom, place, _ = _grid_and_offset(header, file_geom, params, p, layers.dtype.itemsize, b)
 
     seg_numbers = sorted({int(m.group(1)) for k in header if (m := _SEGMENT_KEY.match(str(k)))})
     if not seg_numbers:  # a plain labelmap
@@ -169,8 +175,8 @@ def read_seg_nrrd(path: str | os.PathLike, *, backend: str | Backend | None = No
             raise FileFormatError(f"{p}: a 4D NRRD without segment keys is not a segmentation")
         return segmentation_from_labelmap(_placed(layers[..., 0], geom, place), geom, backend=b)
     if seg_numbers != list(range(len(seg_numbers))):
-        missing = sorted(set(range(max(seg_numbers) + 1)) - set(seg_numbers))
-        raise FileFormatError(f"{p}: segment keys skip Segment{missing[0]}_* (found Segment0..{max(seg_numbers)})")
+        missing = next(i for i, n in enumerate(seg_numbers) if n != i)  # not range(max): max may be 10^100
+        raise FileFormatError(f"{p}: segment keys skip Segment{missing}_* (found up to Segment{max(seg_numbers)})")
 
     out = Segmentation(geom, backend=b)
     if params is not None:
@@ -179,7 +185,7 @@ def read_seg_nrrd(path: str | os.PathLike, *, backend: str | Backend | None = No
         out.contained_representations = [n for n in str(header["Segmentation_ContainedRepresentationNames"]).split("|") if n]
     out.source_representation = str(header.get("Segmentation_MasterRepresentation", "Binary labelmap"))
     out.extra_fields = {k: str(v) for k, v in header.items()
-                        if k not in _STANDARD and not _SEGMENT_KEY.match(str(k))
+                        if not _SEGMENT_KEY.match(str(k))
                         and k not in ("Segmentation_ConversionParameters", "Segmentation_ContainedRepresentationNames",
                                       "Segmentation_MasterRepresentation", "Segmentation_ReferenceImageExtentOffset")}
     wanted = set(segments) if segments is not None else None
@@ -197,12 +203,14 @@ def read_seg_nrrd(path: str | os.PathLike, *, backend: str | Backend | None = No
             value = int(g("LabelValue", 1))
         except ValueError as exc:
             raise FileFormatError(f"{p}: Segment{n}_Layer and Segment{n}_LabelValue must be integers") from exc
+        if not 0 <= value <= MAX_LABEL_VALUE:
+            raise FileFormatError(f"{p}: Segment{n}_LabelValue {value} is outside 0..{MAX_LABEL_VALUE}")
         if not 0 <= layer < nlayers:
             raise FileFormatError(f"{p}: Segment{n}_Layer is {layer} but the file has {nlayers} layer(s)")
         color_text = g("Color", g("DefaultColor", "0.5 0.5 0.5"))
         try:
             color = tuple(float(v) for v in str(color_text).split())
-            if len(color) != 3:
+            if len(color) != 3 or not all(0.0 <= c <= 1.0 for c in color):
                 raise ValueError
         except ValueError as exc:
             raise FileFormatError(f"{p}: Segment{n}_Color must be three numbers, got {color_text!r}") from exc
@@ -293,6 +301,10 @@ def write_seg_nrrd(seg: Segmentation, path: str | os.PathLike, *, compression_le
     if not 0 <= int(compression_level) <= 9:
         raise InvalidInputError(f"gzip level must be 0..9, got {compression_level!r}")
     geom = seg.geometry
+    for s in seg:
+        if not 0 <= int(s.label_value) <= MAX_LABEL_VALUE:
+            raise InvalidInputError(f"segment {s.name!r} has label value {s.label_value}; .seg.nrrd layers hold "
+                                    f"0..{MAX_LABEL_VALUE} (write .nii.gz or .h5, or renumber the segment)")
     if crop_to_minimum_extent:
         extent = Extent.empty()
         for s in seg:
@@ -355,14 +367,22 @@ def write_seg_nrrd(seg: Segmentation, path: str | os.PathLike, *, compression_le
     header["Segmentation_MasterRepresentation"] = seg.source_representation
     header["Segmentation_ReferenceImageExtentOffset"] = f"{file_extent.i0} {file_extent.j0} {file_extent.k0}"
     for key, value in sorted(header.items()):
-        if ":=" in key or "\n" in key:
+        if ":=" in key or "\n" in key or "\r" in key or not key or key.startswith("#"):
             raise InvalidInputError(f"header key {key!r} cannot be stored in NRRD")
-        lines.append(f"{key}:={str(value).replace(chr(10), chr(92) + 'n')}")
+        value = str(value)
+        if "\r" in value:  # teem escapes only backslash and newline; a carriage return would be lost
+            raise InvalidInputError(f"{key} = {value!r}: a carriage return cannot be stored in a .seg.nrrd value")
+        lines.append(f"{escape_value(key)}:={escape_value(value)}")
+    try:  # UTF-8, as 3D Slicer writes names and tags; lone surrogates cannot be stored
+        header_bytes = ("\n".join(lines) + "\n\n").encode("utf-8", errors="strict")
+    except UnicodeEncodeError as exc:
+        raise InvalidInputError(f"a segment name, tag or field holds {exc.object[exc.start:exc.end]!r}, "
+                                "which is not valid Unicode and cannot be stored in UTF-8") from None
     p = Path(path)
     payload = np.ascontiguousarray(data.astype(data.dtype.newbyteorder("<"), copy=False))
     with atomic_path(p, suffix=".nrrd") as tmp:
         with open(tmp, "wb") as f:
-            f.write(("\n".join(lines) + "\n\n").encode("latin-1", errors="strict"))
+            f.write(header_bytes)
             if encoding == "gzip":
                 write_gzip(f, payload, int(compression_level))
             else:
