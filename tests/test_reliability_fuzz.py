@@ -20,11 +20,7 @@ def results():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("target", [
-    pytest.param(t, marks=pytest.mark.xfail(reason="edit-step validation is done by the edit-step schema "
-                                                   "(gpuseg/steps.py); until it lands some scripts escape untyped",
-                                            strict=False)) if t == "edit" else t
-    for t in TARGETS])
+@pytest.mark.parametrize("target", TARGETS)
 def test_fuzz_target(results, target):
     r = results[target]
     assert sum(r["counts"].values()) == CASES
