@@ -11,8 +11,8 @@ pyopencl, or the CPU through numba) and every backend gives bit-identical result
 
 from .backends import available_backends, get_backend
 from .errors import (BackendUnavailableError, DeviceMemoryError, EmptyRangeError, FileFormatError,
-                     GeometryMismatchError, GpusegError, InvalidInputError, OutOfBoundsError,
-                     UnknownSegmentError, UnsupportedDtypeError)
+                     FileWriteError, GeometryMismatchError, GpusegError, InvalidInputError, OutOfBoundsError,
+                     UnknownSegmentError, UnsupportedDtypeError, UnsupportedParameterError)
 from .editor import Editor, Masking
 from .geometry import Extent, ImageGeometry
 from .image import Image
@@ -39,5 +39,5 @@ __all__ = [
     "Surface", "closed_surface", "segment_surfaces", "mesh_to_mask",
     "GpusegError", "InvalidInputError", "UnsupportedDtypeError", "GeometryMismatchError",
     "OutOfBoundsError", "EmptyRangeError", "UnknownSegmentError", "DeviceMemoryError",
-    "BackendUnavailableError", "FileFormatError",
+    "BackendUnavailableError", "FileFormatError", "FileWriteError", "UnsupportedParameterError",
 ]
