@@ -23,7 +23,7 @@ from ..errors import InvalidInputError
 REQUIRED = object()
 
 
-def _bool(v) -> bool:
+def parse_bool(v) -> bool:
     if isinstance(v, bool):
         return v
     s = str(v).strip().lower()
@@ -71,16 +71,16 @@ OPTIONS: dict[str, dict[str, Option]] = {
                 "smoothing": Option(float, None, "smoothing factor 0..1 (default: the file's, else 0.5)"),
                 "decimation": Option(float, None, "fraction of triangles to remove (default: the file's, else 0)"),
                 "method": Option(str, None, "flying-edges or surface-nets (default: the file's)"),
-                "normals": Option(_bool, None, "compute vertex normals (default: the file's, else yes)"),
-                "joint_smoothing": Option(_bool, None, "surface nets: smooth all segments as one mesh"),
-                "per_segment": Option(_bool, False, "one mesh file per segment")},
+                "normals": Option(parse_bool, None, "compute vertex normals (default: the file's, else yes)"),
+                "joint_smoothing": Option(parse_bool, None, "surface nets: smooth all segments as one mesh"),
+                "per_segment": Option(parse_bool, False, "one mesh file per segment")},
     "edit": {"script": Option(str, REQUIRED, "JSON edit script (gpuseg edit's steps)", file=True),
              "format": _FORMAT},
     "threshold": {"min": Option(float, REQUIRED, "lower bound (inclusive)"),
                   "max": Option(float, REQUIRED, "upper bound (inclusive)"),
                   "name": Option(str, "threshold", "segment name"), "format": _FORMAT},
     "grow": {"seed_locality": Option(float, 0.0, "lambda: extra cost per mm of path"),
-             "whole_volume": Option(_bool, False, "grow over the whole volume, not the seeds' extent + margin"),
+             "whole_volume": Option(parse_bool, False, "grow over the whole volume, not the seeds' extent + margin"),
              "format": _FORMAT},
     "compare": {"labels": _LABELS, "segments": _SEGMENTS},
 }

@@ -43,7 +43,7 @@ def register(sub) -> None:
 
 def _add_task_options(p: argparse.ArgumentParser) -> None:
     """Every task's options as ``--name``; which tasks take each is in its help."""
-    from ..batch.tasks import OPTIONS, _bool
+    from ..batch.tasks import OPTIONS, parse_bool
 
     g = p.add_argument_group("task options (per-case manifest columns of the same name override them)")
     seen: dict[str, list[str]] = {}
@@ -58,7 +58,7 @@ def _add_task_options(p: argparse.ArgumentParser) -> None:
         kw = {"dest": f"opt_{k}", "default": None, "help": f"[{', '.join(tasks)}] {text}", "metavar": k.upper()}
         if k == "segments":
             kw["action"] = "append"
-        elif opt.type is _bool:
+        elif opt.type is parse_bool:
             kw.update(nargs="?", const="true", metavar="BOOL")
         g.add_argument(flag, **kw)
 
