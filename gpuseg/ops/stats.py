@@ -157,9 +157,12 @@ def _pkey(q: float) -> str:
 
 
 def statistics(segmentation, image: Image | None = None, *, segments: Iterable[str] | None = None,
-               visible_only: bool = False, percentiles: Sequence[float] = DEFAULT_PERCENTILES) -> list[dict]:
+               visible_only: bool = False, percentiles: Sequence[float] = DEFAULT_PERCENTILES,
+               shape: bool = False) -> list[dict]:
     """Statistics of every segment of a :class:`~gpuseg.Segmentation` (one dict per segment,
-    with ``segment_id`` and ``segment`` (name) first)."""
+    with ``segment_id`` and ``segment`` (name) first). ``shape=True`` adds the labelmap shape
+    statistics of :func:`gpuseg.ops.shape.segment_shape` (Slicer's shape keys; off by default,
+    as in Slicer, because they cost more)."""
     rows = []
     chosen = [segmentation.segment(s) for s in segments] if segments is not None else list(segmentation)
     for seg in chosen:
@@ -167,5 +170,9 @@ def statistics(segmentation, image: Image | None = None, *, segments: Iterable[s
             continue
         row = {"segment_id": seg.id, "segment": seg.name}
         row.update(segment_statistics(seg.mask, image, percentiles=percentiles))
+        if shape:
+            from .shape import segment_shape
+
+            row.update(segment_shape(seg.mask))
         rows.append(row)
     return rows

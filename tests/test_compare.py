@@ -1,0 +1,139 @@
+"""Segment comparison against SimpleITK (LabelOverlapMeasures, HausdorffDistance on the boundary
+images) and a brute-force k-d tree reference for the percentiles, ASSD and NSD."""
+
+import numpy as np
+import pytest
+from scipy import ndimage
+from scipy.spatial import cKDTree
+
+import gpuseg
+from gpuseg import ImageGeometry, Mask, Segmentation, compare_masks, compare_segmentations
+from gpuseg.errors import GeometryMismatchError, InvalidInputError, UnknownSegmentError
+
+from .conftest import shared_file
+
+sitk = pytest.importorskip("SimpleITK")
+
+
+def boundary(m):
+    six = ndimage.generate_binary_structure(3, 1)
+    p = np.pad(m, 1)
+    return (p & ~ndimage.binary_erosion(p, six, border_value=0))[1:-1, 1:-1, 1:-1]
+
+
+def sitk_image(x, g):
+    img = sitk.GetImageFromArray(x.astype(np.uint8))
+    img.SetSpacing(g.spacing)
+    return img
+
+
+def reference(a, b, g, tols):
+    sp = np.array(g.spacing_kji)
+    pa, pb = np.argwhere(boundary(a)) * sp, np.argwhere(boundary(b)) * sp
+    dab, _ = cKDTree(pb).query(pa)
+    dba, _ = cKDTree(pa).query(pb)
+    h = sitk.HausdorffDistanceImageFilter()
+    h.Execute(sitk_image(boundary(a), g), sitk_image(boundary(b), g))
+    o = sitk.LabelOverlapMeasuresImageFilter()
+    o.Execute(sitk_image(a, g), sitk_image(b, g))
+    alld = np.concatenate([dab, dba])
+    out = {"dice": o.GetDiceCoefficient(), "jaccard": o.GetJaccardCoefficient(),
+           "hausdorff_max_mm": h.GetHausdorffDistance(), "hausdorff_mean_mm": h.GetAverageHausdorffDistance(),
+           "hausdorff_95_mm": max(np.percentile(dab, 95), np.percentile(dba, 95)), "assd_mm": alld.mean()}
+    for t in tols:
+        out[f"nsd_{t:g}mm"] = np.mean(alld <= t + 1e-9)
+    return out
+
+
+def random_pair(rng, shape):
+    a = ndimage.gaussian_filter(rng.random(shape), 1.5) > 0.5
+    b = ndimage.binary_dilation(a, iterations=int(rng.integers(0, 3))) ^ (rng.random(shape) < 0.02)
+    a.flat[0] = b.flat[-1] = True
+    return a, b
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_compare_matches_sitk_and_kdtree(backend, seed):
+    rng = np.random.default_rng(seed)
+    shape = tuple(int(v) for v in rng.integers(3, 30, 3))
+    g = ImageGeometry(shape, spacing=tuple(rng.uniform(0.4, 3.0, 3)), origin=(1.0, 2.0, 3.0),
+                      direction=np.linalg.qr(rng.normal(size=(3, 3)))[0] if seed % 2 else None)
+    a, b = random_pair(rng, shape)
+    tols = (1.0, 2.5)
+    got = compare_masks(Mask.from_numpy(a, g, backend=backend), Mask.from_numpy(b, g, backend=backend).shrink_(),
+                        tolerances=tols)
+    want = reference(a, b, g, tols)
+    assert got["voxels"] == a.sum() and got["voxels_reference"] == b.sum() and got["voxels_both"] == (a & b).sum()
+    for k, v in want.items():
+        assert got[k] == pytest.approx(v, rel=1e-9, abs=1e-12), k
+
+
+def test_identical_disjoint_and_empty(backend):
+    g = ImageGeometry((6, 7, 40), spacing=(1.0, 1.0, 2.0))
+    a = np.zeros(g.shape, bool)
+    a[1:4, 2:5, 3:9] = True
+    b = np.zeros(g.shape, bool)
+    b[1:4, 2:5, 30:36] = True
+    ma, mb = Mask.from_numpy(a, g, backend=backend), Mask.from_numpy(b, g, backend=backend)
+    same = compare_masks(ma, ma.copy())
+    assert same["dice"] == 1.0 and same["hausdorff_max_mm"] == 0.0 and same["nsd_1mm"] == 1.0
+    apart = compare_masks(ma, mb)
+    assert apart["dice"] == 0.0 and apart["jaccard"] == 0.0
+    assert apart["hausdorff_max_mm"] == pytest.approx(reference(a, b, g, ())["hausdorff_max_mm"])
+    e = Mask.empty(g, backend=backend)
+    none = compare_masks(e, e)
+    assert none["dice"] is None and none["hausdorff_max_mm"] is None
+    one = compare_masks(ma, e)
+    assert one["dice"] == 0.0 and one["hausdorff_95_mm"] is None and one["nsd_1mm"] is None
+
+
+def test_bad_inputs():
+    g = ImageGeometry((3, 4, 5))
+    m = Mask.full(g, backend="cpu")
+    with pytest.raises(GeometryMismatchError):
+        compare_masks(m, Mask.full(ImageGeometry((3, 4, 6)), backend="cpu"))
+    with pytest.raises(InvalidInputError):
+        compare_masks(m, m, tolerances=(-1,))
+    with pytest.raises(InvalidInputError):
+        compare_masks(m, np.ones((3, 4, 5), bool))
+
+
+def test_segmentations_matched_by_name_then_label_value():
+    g = ImageGeometry((4, 10, 20))
+    rng = np.random.default_rng(3)
+
+    def seg(names_values):
+        s = Segmentation(g, backend="cpu")
+        for name, v in names_values:
+            s.add_segment(Mask.from_numpy(rng.random(g.shape) < 0.3, g, backend="cpu"), name=name).label_value = v
+        return s
+
+    a = seg([("liver", 1), ("spleen", 2), ("kidney", 3)])
+    b = seg([("spleen", 7), ("Segment_3", 3), ("lung", 9)])
+    rows = compare_segmentations(a, b)
+    pairs = [(r["segment"], r["segment_reference"]) for r in rows]
+    assert pairs == [("spleen", "spleen"), ("liver", "liver"), ("kidney", "Segment_3"), ("lung", "lung")]
+    assert [r["in_segmentation"] for r in rows] == [True, True, True, False]
+    assert rows[1]["in_reference"] is False and rows[1]["dice"] == 0.0
+    want = compare_masks(a.segment("kidney").mask, b.segment("Segment_3").mask)
+    assert {k: rows[2][k] for k in want} == want
+    only = compare_segmentations(a, b, segments=["spleen"])
+    assert len(only) == 1
+    with pytest.raises(UnknownSegmentError):
+        compare_segmentations(a, b, segments=["heart"])
+    within = compare_segmentations(a, pairs=[("liver", "spleen")])
+    assert within[0]["dice"] == compare_masks(a.segment("liver").mask, a.segment("spleen").mask)["dice"]
+
+
+def test_totalsegmentator_fast_against_full():
+    labels = shared_file("totalseg", "total_classes.json")
+    full = gpuseg.read_segmentation(shared_file("totalseg", "example_seg.nii.gz"), backend="cpu", labels=labels)
+    fast = gpuseg.read_segmentation(shared_file("totalseg", "example_seg_fast.nii.gz"), backend="cpu", labels=labels)
+    rows = {r["segment"]: r for r in compare_segmentations(fast, full) if r["in_segmentation"] and r["in_reference"]}
+    assert len(rows) > 20
+    g = full.geometry
+    for name in list(rows)[:6]:
+        a, b = fast.segment(name).mask.to_numpy(), full.segment(name).mask.to_numpy()
+        want = reference(a, b, g, (1.0,))
+        for k, v in want.items():
+            assert rows[name][k] == pytest.approx(v, rel=1e-9, abs=1e-12), (name, k)
