@@ -137,3 +137,41 @@ def test_totalsegmentator_fast_against_full():
         want = reference(a, b, g, (1.0,))
         for k, v in want.items():
             assert rows[name][k] == pytest.approx(v, rel=1e-9, abs=1e-12), (name, k)
+
+
+def test_cli_compare_json_csv_and_errors(tmp_path, capsys):
+    import csv
+    import json
+
+    from gpuseg.cli import main
+
+    g = ImageGeometry((5, 12, 40), spacing=(0.8, 0.8, 2.0))
+    a = np.zeros(g.shape, np.uint8)
+    a[1:4, 2:9, 3:20] = 1
+    a[2:5, 5:11, 25:38] = 2
+    b = a.copy()
+    b[1:4, 2:9, 3:22] = np.where(b[1:4, 2:9, 3:22] == 2, 2, 1)
+    b[b == 2] = 0
+    b[2:4, 6:10, 26:36] = 2
+    pa, pb = tmp_path / "a.nii.gz", tmp_path / "b.nii.gz"
+    gpuseg.write_labelmap(pa, a, g)
+    gpuseg.write_labelmap(pb, b, g)
+    table = tmp_path / "labels.json"
+    table.write_text(json.dumps({"1": "liver", "2": "spleen"}))
+    assert main(["compare", str(pa), str(pb), "--labels", str(table), "--json", "--backend", "cpu",
+                 "--tolerance", "2"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["segment"] for r in rows] == ["liver", "spleen"]
+    want = reference(a == 2, b == 2, gpuseg.read_segmentation(pa, backend="cpu").geometry, (2.0,))  # float32 spacing
+    for k, v in want.items():
+        assert rows[1][k] == pytest.approx(v, rel=1e-9), k
+    out = tmp_path / "cmp.csv"
+    assert main(["compare", str(pa), str(pb), "--labels", str(table), "--segment", "liver", "--csv", str(out),
+                 "--backend", "cpu"]) == 0
+    (row,) = list(csv.DictReader(out.read_text().splitlines()))
+    assert row["segment"] == "liver" and float(row["dice"]) == pytest.approx(rows[0]["dice"])
+    other = tmp_path / "c.nii.gz"
+    gpuseg.write_labelmap(other, a[:, :, :30].copy(), ImageGeometry((5, 12, 30), spacing=(0.8, 0.8, 2.0)))
+    assert main(["compare", str(pa), str(other), "--backend", "cpu"]) == 2
+    assert "different grids" in capsys.readouterr().err
+    assert main(["compare", str(pa), str(pb), "--labels", str(table), "--segment", "heart", "--backend", "cpu"]) == 2

@@ -159,3 +159,30 @@ def test_statistics_with_shape_columns():
     assert row["voxel_count"] == int(m.sum()) and row["feret_diameter_mm"] == itk_shape(m, g).GetFeretDiameter(1)
     (plain,) = gpuseg.statistics(seg)
     assert "feret_diameter_mm" not in plain
+
+
+def test_cli_stats_reads_totalsegmentator_labels_with_shape(tmp_path, capsys):
+    import csv
+
+    from gpuseg.cli import main
+
+    seg_path = shared_file("totalseg", "example_seg.nii.gz")
+    labels = shared_file("totalseg", "total_classes.json")
+    out = tmp_path / "stats.csv"
+    assert main(["stats", str(seg_path), "--labels", str(labels), "--shape", "--segment", "liver",
+                 "--segment", "spleen", "--csv", str(out), "--backend", "cpu", "-q"]) == 0
+    rows = {r["segment"]: r for r in csv.DictReader(out.read_text().splitlines())}
+    assert set(rows) == {"liver", "spleen"}
+    seg = gpuseg.read_segmentation(seg_path, backend="cpu", labels=labels)
+    want = segment_shape(seg.segment("liver").mask)
+    assert float(rows["liver"]["feret_diameter_mm"]) == want["feret_diameter_mm"]
+    assert float(rows["liver"]["obb_diameter_mm_z"]) == pytest.approx(want["obb_diameter_mm"][2])
+    assert main(["stats", str(seg_path), "--labels", str(labels), "--segment", "liver", "--surface",
+                 "--json", "--backend", "cpu", "-q"]) == 0
+    import json
+
+    (row,) = json.loads(capsys.readouterr().out)
+    surf = seg.representation("liver", "Closed surface")
+    assert row["closed_surface_surface_mm2"] == pytest.approx(surf.area())
+    assert row["closed_surface_volume_mm3"] == pytest.approx(surf.volume())
+    assert row["closed_surface_volume_mm3"] == pytest.approx(row["volume_mm3"], rel=0.05)

@@ -67,7 +67,8 @@ def compare_masks(a: Mask, b: Mask, *, tolerances: Sequence[float] = DEFAULT_TOL
     """Overlap and distance measures of mask ``a`` (e.g. a model's) against ``b`` (a reference).
 
     Keys: ``voxels``, ``voxels_reference``, ``voxels_both``, ``volume_mm3``,
-    ``volume_reference_mm3``, ``volume_difference_mm3``, ``dice``, ``jaccard`` and, with
+    ``volume_reference_mm3``, ``volume_difference_mm3``, ``volume_difference_percent`` (of the
+    reference), ``dice``, ``jaccard`` and, with
     ``distances``, ``hausdorff_max_mm``, ``hausdorff_mean_mm``, ``hausdorff_95_mm``, ``assd_mm``
     and ``nsd_<t>mm`` for each tolerance (None where a mask is empty).
     """
@@ -85,6 +86,7 @@ def compare_masks(a: Mask, b: Mask, *, tolerances: Sequence[float] = DEFAULT_TOL
     vv = a.geometry.voxel_volume
     out = {"voxels": na, "voxels_reference": nb, "voxels_both": both, "volume_mm3": na * vv,
            "volume_reference_mm3": nb * vv, "volume_difference_mm3": (na - nb) * vv,
+           "volume_difference_percent": 100.0 * (na - nb) / nb if nb else None,
            "dice": 2.0 * both / (na + nb) if na + nb else None,
            "jaccard": both / union if union else None}
     if not distances:
