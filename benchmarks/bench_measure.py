@@ -39,6 +39,7 @@ def main(argv=None) -> int:
     ap.add_argument("--phantom", action="store_true")
     ap.add_argument("--backends", default="cpu,opencl")
     ap.add_argument("--classes", type=int, default=0, help="at most this many classes (0: every class present)")
+    ap.add_argument("--repeat", type=int, default=1, help="steady-state runs of each implementation (best kept)")
     args = ap.parse_args(argv)
     import SimpleITK as sitk
     from scipy import ndimage
@@ -62,8 +63,8 @@ def main(argv=None) -> int:
     f.SetComputePerimeter(True)
     f.SetComputeOrientedBoundingBox(True)
     img = _sitk_labels(sub, vol.spacing_ijk)
-    first, best, _ = measure(lambda: f.Execute(img), repeat=1)
-    res.append(Result(shape_case, "SimpleITK LabelShapeStatistics (Slicer's options)", "peer", first, best, 1))
+    first, best, _ = measure(lambda: f.Execute(img), repeat=args.repeat)
+    res.append(Result(shape_case, "SimpleITK LabelShapeStatistics (Slicer's options)", "peer", first, best, args.repeat))
 
     def sitk_hd(binary_of):
         out = []
@@ -80,33 +81,33 @@ def main(argv=None) -> int:
         p = np.pad(m, 1)
         return (p & ~ndimage.binary_erosion(p, six, border_value=0))[1:-1, 1:-1, 1:-1].astype(np.uint8)
 
-    first, best, _ = measure(lambda: sitk_hd(lambda m: m.astype(np.uint8)), repeat=1)
-    res.append(Result(hd_case, "SimpleITK HausdorffDistance (class masks)", "peer", first, best, 1,
+    first, best, _ = measure(lambda: sitk_hd(lambda m: m.astype(np.uint8)), repeat=args.repeat)
+    res.append(Result(hd_case, "SimpleITK HausdorffDistance (class masks)", "peer", first, best, args.repeat,
                       note="ITK's all-voxel definition"))
-    first, best, ref_b = measure(lambda: sitk_hd(bnd), repeat=1)
-    res.append(Result(hd_case, "SimpleITK HausdorffDistance (boundary images)", "peer", first, best, 1,
+    first, best, ref_b = measure(lambda: sitk_hd(bnd), repeat=args.repeat)
+    res.append(Result(hd_case, "SimpleITK HausdorffDistance (boundary images)", "peer", first, best, args.repeat,
                       note="gpuseg's definition"))
 
     for name, b in backends(args.backends):
         seg = segmentation_from_labels(sub, vol.geometry, b, values)
         seg2 = segmentation_from_labels(other, vol.geometry, b, values)
         masks = [s.mask for s in seg]
-        first, best, rows = measure(lambda: [gpuseg.segment_shape(m) for m in masks], repeat=1, sync=b.synchronize)
+        first, best, rows = measure(lambda: [gpuseg.segment_shape(m) for m in masks], repeat=args.repeat, sync=b.synchronize)
         for v, r in zip(values, rows):
             assert r["feret_diameter_mm"] == f.GetFeretDiameter(v), (v, "feret")
             assert abs(r["surface_area_mm2"] - f.GetPerimeter(v)) <= 1e-6 * f.GetPerimeter(v), (v, "perimeter")
             np.testing.assert_allclose(r["principal_moments"], f.GetPrincipalMoments(v), rtol=1e-6, atol=1e-9)
             np.testing.assert_allclose(sorted(r["obb_diameter_mm"]), sorted(f.GetOrientedBoundingBoxSize(v)),
                                        rtol=1e-6)
-        res.append(Result(shape_case, f"gpuseg {name}", "gpuseg", first, best, 1,
+        res.append(Result(shape_case, f"gpuseg {name}", "gpuseg", first, best, args.repeat,
                           note="host numpy over each segment's box"))
         pairs = [(a.mask, c.mask) for a, c in zip(seg, seg2)]
-        first, best, cmp_rows = measure(lambda: [compare_masks(x, y) for x, y in pairs], repeat=1,
+        first, best, cmp_rows = measure(lambda: [compare_masks(x, y) for x, y in pairs], repeat=args.repeat,
                                         sync=b.synchronize)
         for (hd, avg), r in zip(ref_b, cmp_rows):
             assert abs(r["hausdorff_max_mm"] - hd) <= 1e-9 * max(hd, 1.0)
             assert abs(r["hausdorff_mean_mm"] - avg) <= 1e-9 * max(avg, 1.0)
-        res.append(Result(hd_case, f"gpuseg {name}", "gpuseg", first, best, 1,
+        res.append(Result(hd_case, f"gpuseg {name}", "gpuseg", first, best, args.repeat,
                           note="Dice, Jaccard, HD max/mean/95, ASSD, NSD"))
     finish(f"measure_{vol.name}", res, {shape_case: "SimpleITK LabelShapeStatistics (Slicer's options)",
                                         hd_case: "SimpleITK HausdorffDistance (class masks)"}, vol)

@@ -51,8 +51,7 @@ def boundary_distances(a: Mask, b: Mask) -> tuple[np.ndarray, np.ndarray]:
     boundary of ``b``, and the other way round (both masks non-empty, same grid)."""
     from scipy import ndimage
 
-    ea, eb = a.extent(), b.extent()
-    ext = ea.union(eb)
+    ext = a.extent().union(b.extent())  # tight: the distance transforms cost more than the scans
     da = np.pad(a.to_numpy(ext), 1)
     db = np.pad(b.to_numpy(ext), 1)
     ba, bb = _boundary6(da), _boundary6(db)

@@ -33,6 +33,7 @@ import math
 import numpy as np
 
 from ..errors import InvalidInputError
+from ..geometry import Extent
 from ..mask import Mask
 
 __all__ = ["segment_shape", "SHAPE_KEYS"]
@@ -154,11 +155,17 @@ def segment_shape(mask: Mask) -> dict:
     if not isinstance(mask, Mask):
         raise InvalidInputError(f"expected a Mask, got {type(mask).__name__}")
     out: dict = {k: None for k in SHAPE_KEYS}
-    ext = mask.extent()
-    if ext.is_empty:
+    box = mask.box_extent
+    if box.is_empty:
         return out
+    dense = mask.to_numpy(box)   # one download of the mask's own box, cropped to its voxels here
+    nz = [np.flatnonzero(dense.any(axis=ax)) for ax in ((1, 2), (0, 2), (0, 1))]
+    if nz[0].size == 0:
+        return out
+    (k0, k1), (j0, j1), (i0, i1) = ((int(v[0]), int(v[-1]) + 1) for v in nz)
+    dense = dense[k0:k1, j0:j1, i0:i1]
+    ext = Extent(box.k0 + k0, box.k0 + k1, box.j0 + j0, box.j0 + j1, box.i0 + i0, box.i0 + i1)
     g = mask.geometry
-    dense = mask.to_numpy(ext)
     n = int(np.count_nonzero(dense))
     sx, sy, sz = g.spacing
     m = np.asarray(g.ijk_to_ras, np.float64)[:3, :3]   # columns: direction x spacing, RAS
