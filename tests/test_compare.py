@@ -172,6 +172,50 @@ def test_cli_compare_json_csv_and_errors(tmp_path, capsys):
     assert row["segment"] == "liver" and float(row["dice"]) == pytest.approx(rows[0]["dice"])
     other = tmp_path / "c.nii.gz"
     gpuseg.write_labelmap(other, a[:, :, :30].copy(), ImageGeometry((5, 12, 30), spacing=(0.8, 0.8, 2.0)))
-    assert main(["compare", str(pa), str(other), "--backend", "cpu"]) == 2
+    assert main(["compare", str(pa), str(other), "--backend", "cpu", "--same-grid"]) == 2
     assert "different grids" in capsys.readouterr().err
     assert main(["compare", str(pa), str(pb), "--labels", str(table), "--segment", "heart", "--backend", "cpu"]) == 2
+
+
+def _sitk_geo_image(x, g):
+    img = sitk.GetImageFromArray(x.astype(np.uint8))
+    img.SetSpacing(g.spacing)
+    img.SetOrigin(g.origin)
+    img.SetDirection(tuple(np.asarray(g.direction).ravel()))
+    return img
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_resample_nearest_matches_sitk(backend, seed):
+    from gpuseg.ops.resample import resample_nearest
+
+    rng = np.random.default_rng(seed)
+    src_shape = tuple(int(v) for v in rng.integers(6, 25, 3))
+    gs = ImageGeometry(src_shape, spacing=tuple(rng.uniform(0.5, 2.5, 3)), origin=tuple(rng.normal(0, 5, 3)),
+                       direction=np.linalg.qr(rng.normal(size=(3, 3)))[0])
+    gt = ImageGeometry(tuple(int(v) for v in rng.integers(6, 30, 3)), spacing=tuple(rng.uniform(0.4, 2.0, 3)),
+                       origin=tuple(np.array(gs.ijk_to_world_points(np.array(src_shape[::-1]) / 3)) + rng.normal(0, 1, 3)))
+    m = ndimage.gaussian_filter(rng.random(src_shape), 1.2) > 0.5
+    got = resample_nearest(Mask.from_numpy(m, gs, backend=backend), gt).to_numpy()
+    f = sitk.ResampleImageFilter()
+    f.SetReferenceImage(_sitk_geo_image(np.zeros(gt.shape, np.uint8), gt))
+    f.SetInterpolator(sitk.sitkNearestNeighbor)
+    f.SetDefaultPixelValue(0)
+    want = sitk.GetArrayFromImage(f.Execute(_sitk_geo_image(m, gs))).astype(bool)
+    assert got.shape == want.shape and want.any()
+    assert (got != want).sum() == 0
+
+
+def test_compare_segmentations_resamples_the_second_onto_the_first():
+    g1 = ImageGeometry((8, 20, 24), spacing=(1.0, 1.0, 2.0))
+    g2 = ImageGeometry((16, 40, 48), spacing=(0.5, 0.5, 1.0), origin=(-0.25, -0.25, -0.5))  # twice as fine
+    m1 = np.zeros(g1.shape, bool)
+    m1[2:6, 4:15, 5:18] = True
+    m2 = np.repeat(np.repeat(np.repeat(m1, 2, 0), 2, 1), 2, 2)
+    a, b = Segmentation(g1, backend="cpu"), Segmentation(g2, backend="cpu")
+    a.add_segment(Mask.from_numpy(m1, g1, backend="cpu"), name="x")
+    b.add_segment(Mask.from_numpy(m2, g2, backend="cpu"), name="x")
+    (row,) = compare_segmentations(a, b)
+    assert row["dice"] == 1.0 and row["hausdorff_max_mm"] == 0.0
+    with pytest.raises(GeometryMismatchError):
+        compare_segmentations(a, b, resample=False)

@@ -14,17 +14,19 @@ from ._checks import add_quiet_arg, check_output
 def register(sub) -> None:
     p = sub.add_parser("compare", help="compare two segmentations segment by segment (Dice, Jaccard, Hausdorff, "
                                        "ASSD, NSD)",
-                       description="Compare segmentation A (e.g. a model's output) with B (a reference) on the same "
-                                   "grid. Segments are matched by name, then by label value; one row per pair "
+                       description="Compare segmentation A (e.g. a model's output) with B (a reference; resampled "
+                                   "nearest-neighbour onto A's grid if it is on another). Segments are matched by name, then by label value; one row per pair "
                                    "(unmatched segments get a row with the other side empty). Definitions: "
                                    "docs/measurements.md.")
     p.add_argument("a", help="segmentation to assess (.seg.nrrd, .h5, .nii.gz labelmap, ...)")
-    p.add_argument("b", help="reference segmentation on the same grid")
+    p.add_argument("b", help="reference segmentation (resampled onto A's grid, nearest neighbour, if needed)")
     p.add_argument("--labels", help="label table naming the values of multilabel labelmaps (both inputs), e.g. "
                                     "TotalSegmentator's total_classes.json")
     p.add_argument("--segment", action="append", help="only the pair with this segment name (or id); repeatable")
     p.add_argument("--tolerance", action="append", type=float, metavar="MM",
                    help="NSD tolerance in mm (repeatable; default 1)")
+    p.add_argument("--same-grid", action="store_true", help="fail (exit 2) if B is on another grid, instead of "
+                                                            "resampling it")
     p.add_argument("--no-distances", action="store_true", help="overlap and volumes only (no Hausdorff, ASSD, NSD)")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print JSON (one object per pair)")
@@ -43,7 +45,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     a = read_segmentation(args.a, backend=args.backend, labels=args.labels)
     b = read_segmentation(args.b, backend=a.backend, labels=args.labels)
     tols = args.tolerance or list(DEFAULT_TOLERANCES_MM)
-    rows = compare_segmentations(a, b, segments=args.segment, tolerances=tols, distances=not args.no_distances)
+    rows = compare_segmentations(a, b, segments=args.segment, tolerances=tols, distances=not args.no_distances,
+                                 resample=not args.same_grid)
     if args.json:
         print_json(rows)
         return 0

@@ -16,8 +16,10 @@ same grid. Definitions (docs/measurements.md):
   boundary voxels of both masks within ``t`` mm of the other's boundary.
 
 Distances are computed on the host (scipy) over the union of the two masks' boxes only, a first
-version: the packed words of that box are unpacked through the Mask interface. Masks on different
-grids raise GeometryMismatchError (no resampling yet).
+version: the packed words of that box are unpacked through the Mask interface. ``compare_masks``
+needs both masks on one grid (GeometryMismatchError otherwise); ``compare_segmentations`` resamples
+the second segmentation's masks onto the first's grid, nearest neighbour
+(:func:`gpuseg.ops.resample.resample_nearest`), when the grids differ.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import numpy as np
 
 from ..errors import InvalidInputError, UnknownSegmentError
 from ..mask import Mask
+from .resample import resample_nearest
 
 __all__ = ["compare_masks", "compare_segmentations", "DEFAULT_TOLERANCES_MM", "nsd_key"]
 
@@ -143,12 +146,17 @@ def match_segments(a, b, names: Iterable[str] | None = None) -> list[tuple[objec
 
 def compare_segmentations(a, b=None, *, segments: Iterable[str] | None = None,
                           pairs: Iterable[tuple[str, str]] | None = None,
-                          tolerances: Sequence[float] = DEFAULT_TOLERANCES_MM, distances: bool = True) -> list[dict]:
+                          tolerances: Sequence[float] = DEFAULT_TOLERANCES_MM, distances: bool = True,
+                          resample: bool = True) -> list[dict]:
     """One row per segment pair: segments of ``a`` against those of ``b`` matched by name, then
     label value (:func:`match_segments`); or, with ``pairs`` of (segment of a, segment of b),
-    those pairs (``b`` defaults to ``a``: segments of one segmentation). Both on the same grid."""
+    those pairs (``b`` defaults to ``a``: segments of one segmentation). When ``b`` is on another
+    grid its masks are resampled onto ``a``'s (nearest neighbour), unless ``resample=False``: then
+    GeometryMismatchError."""
     b = a if b is None else b
-    a.geometry.check_same_grid(b.geometry, "the compared segmentations")
+    same = a.geometry.is_same_grid(b.geometry)
+    if not same and not resample:
+        a.geometry.check_same_grid(b.geometry, "the compared segmentations")
     if pairs is not None:
         chosen = [(a.segment(x), b.segment(y)) for x, y in pairs]
     else:
@@ -161,11 +169,13 @@ def compare_segmentations(a, b=None, *, segments: Iterable[str] | None = None,
         if sa is None:
             empty_a = empty_a or Mask.empty(a.geometry, backend=a.backend)
         if sb is None:
-            empty_b = empty_b or Mask.empty(b.geometry, backend=b.backend)
+            empty_b = empty_b or Mask.empty(a.geometry, backend=a.backend)
         row = {"segment": (sa or sb).name, "segment_reference": (sb or sa).name,
                "segment_id": sa.id if sa else None, "segment_id_reference": sb.id if sb else None,
                "in_segmentation": sa is not None, "in_reference": sb is not None}
-        row.update(compare_masks(sa.mask if sa else empty_a, sb.mask if sb else empty_b,
-                                 tolerances=tolerances, distances=distances))
+        mb = empty_b
+        if sb is not None:
+            mb = sb.mask if same else resample_nearest(sb.mask.to(a.backend), a.geometry)
+        row.update(compare_masks(sa.mask if sa else empty_a, mb, tolerances=tolerances, distances=distances))
         rows.append(row)
     return rows
