@@ -117,8 +117,9 @@ def test_segmentations_matched_by_name_then_label_value():
     assert rows[1]["in_reference"] is False and rows[1]["dice"] == 0.0
     want = compare_masks(a.segment("kidney").mask, b.segment("Segment_3").mask)
     assert {k: rows[2][k] for k in want} == want
-    only = compare_segmentations(a, b, segments=["spleen"])
-    assert len(only) == 1
+    seen = []
+    only = compare_segmentations(a, b, segments=["spleen"], on_pair=lambda d, t: seen.append((d, t)))
+    assert len(only) == 1 and seen == [(1, 1)]
     with pytest.raises(UnknownSegmentError):
         compare_segmentations(a, b, segments=["heart"])
     within = compare_segmentations(a, pairs=[("liver", "spleen")])

@@ -8,7 +8,7 @@ import io
 import sys
 
 from . import add_backend_arg, print_json
-from ._checks import add_quiet_arg, check_output
+from ._checks import add_quiet_arg, check_output, progress
 
 
 def register(sub) -> None:
@@ -45,8 +45,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
     a = read_segmentation(args.a, backend=args.backend, labels=args.labels)
     b = read_segmentation(args.b, backend=a.backend, labels=args.labels)
     tols = args.tolerance or list(DEFAULT_TOLERANCES_MM)
-    rows = compare_segmentations(a, b, segments=args.segment, tolerances=tols, distances=not args.no_distances,
-                                 resample=not args.same_grid)
+    with progress(args, desc="comparing", unit="pair") as bar:
+        def step(done, total):
+            bar.total = total
+            bar.update(1)
+
+        rows = compare_segmentations(a, b, segments=args.segment, tolerances=tols, distances=not args.no_distances,
+                                     resample=not args.same_grid, on_pair=step)
     if args.json:
         print_json(rows)
         return 0

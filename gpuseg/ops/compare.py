@@ -24,7 +24,7 @@ the second segmentation's masks onto the first's grid, nearest neighbour
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -147,12 +147,12 @@ def match_segments(a, b, names: Iterable[str] | None = None) -> list[tuple[objec
 def compare_segmentations(a, b=None, *, segments: Iterable[str] | None = None,
                           pairs: Iterable[tuple[str, str]] | None = None,
                           tolerances: Sequence[float] = DEFAULT_TOLERANCES_MM, distances: bool = True,
-                          resample: bool = True) -> list[dict]:
+                          resample: bool = True, on_pair: Callable[[int, int], None] | None = None) -> list[dict]:
     """One row per segment pair: segments of ``a`` against those of ``b`` matched by name, then
     label value (:func:`match_segments`); or, with ``pairs`` of (segment of a, segment of b),
     those pairs (``b`` defaults to ``a``: segments of one segmentation). When ``b`` is on another
     grid its masks are resampled onto ``a``'s (nearest neighbour), unless ``resample=False``: then
-    GeometryMismatchError."""
+    GeometryMismatchError. ``on_pair(done, total)`` is called after each pair (for progress bars)."""
     b = a if b is None else b
     same = a.geometry.is_same_grid(b.geometry)
     if not same and not resample:
@@ -178,4 +178,6 @@ def compare_segmentations(a, b=None, *, segments: Iterable[str] | None = None,
             mb = sb.mask if same else resample_nearest(sb.mask.to(a.backend), a.geometry)
         row.update(compare_masks(sa.mask if sa else empty_a, mb, tolerances=tolerances, distances=distances))
         rows.append(row)
+        if on_pair is not None:
+            on_pair(len(rows), len(chosen))
     return rows
