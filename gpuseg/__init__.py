@@ -25,6 +25,8 @@ from .ops import (GrowCut, add_selected_island, clear, connected_components, cop
                   flood_fill, grow_from_seeds, keep_largest_island, keep_selected_island, label, level_trace, local_threshold, margin, remove_selected_island,
                   remove_small_islands, segment_statistics, smooth, split_islands, statistics, subtract, threshold,
                   union, xor)
+from .ops import segment_shape
+from .ops import compare_masks, compare_segmentations
 
 from .version import __version__
 
@@ -36,6 +38,7 @@ __all__ = [
     "threshold", "margin", "hollow", "smooth", "statistics", "connected_components", "label",
     "keep_largest_island", "remove_small_islands", "split_islands", "keep_selected_island", "remove_selected_island",
     "add_selected_island", "flood_fill", "level_trace", "local_threshold", "GrowCut", "grow_from_seeds", "segment_statistics", "union", "intersect", "subtract", "xor", "invert", "copy", "clear", "fill",
+    "segment_shape", "compare_masks", "compare_segmentations",
     "Surface", "closed_surface", "segment_surfaces", "mesh_to_mask",
     "GpusegError", "InvalidInputError", "UnsupportedDtypeError", "GeometryMismatchError",
     "OutOfBoundsError", "EmptyRangeError", "UnknownSegmentError", "DeviceMemoryError",

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from ..errors import InvalidInputError
+from ..errors import InvalidInputError, UnknownSegmentError
 
 REQUIRED = object()
 
@@ -65,7 +65,8 @@ _FORMAT = Option(_suffix, ".seg.nrrd", "output segmentation type: " + ", ".join(
 OPTIONS: dict[str, dict[str, Option]] = {
     "convert": {"labels": _LABELS, "format": _FORMAT,
                 "overlap": Option(str, "later", "multilabel NIfTI output: later|earlier|error wins on overlaps")},
-    "stats": {"labels": _LABELS, "segments": _SEGMENTS},
+    "stats": {"labels": _LABELS, "segments": _SEGMENTS,
+              "shape": Option(_bool, False, "add Slicer's labelmap shape statistics (Feret, surface area, axes, OBB)")},
     "surface": {"labels": _LABELS, "segments": _SEGMENTS,
                 "format": Option(_suffix, ".vtp", "mesh file type: " + ", ".join(MESH_SUFFIXES)),
                 "smoothing": Option(float, None, "smoothing factor 0..1 (default: the file's, else 0.5)"),
@@ -82,7 +83,8 @@ OPTIONS: dict[str, dict[str, Option]] = {
     "grow": {"seed_locality": Option(float, 0.0, "lambda: extra cost per mm of path"),
              "whole_volume": Option(parse_bool, False, "grow over the whole volume, not the seeds' extent + margin"),
              "format": _FORMAT},
-    "compare": {"labels": _LABELS, "segments": _SEGMENTS},
+    "compare": {"labels": _LABELS, "segments": _SEGMENTS,
+                "distances": Option(_bool, True, "also Hausdorff (max, mean, 95%), ASSD and NSD at 1 mm")},
 }
 
 # the inputs each task needs (image, segmentation, reference) and may take
@@ -161,16 +163,10 @@ def _segment_rows(seg) -> list[dict]:
 
 
 def flatten_stats(rows: list[dict]) -> list[dict]:
-    """Statistics rows with the centroids split into x, y, z columns (as ``gpuseg stats --csv``)."""
-    flat = []
-    for r in rows:
-        f = dict(r)
-        for key in ("centroid_lps", "centroid_ras"):
-            v = f.pop(key)
-            for axis, x in zip("xyz", v if v is not None else (None, None, None)):
-                f[f"{key}_{axis}"] = x
-        flat.append(f)
-    return flat
+    """Statistics rows with every 3-vector split into x, y, z columns (as ``gpuseg stats --csv``)."""
+    from ..ops.stats import flatten_rows
+
+    return flatten_rows(rows)
 
 
 def stats_csv(flat: list[dict]) -> str:
@@ -214,7 +210,7 @@ def task_stats(case, o, out: Path, backend):
     if case.image:
         img = _read_img(case.image, seg.backend)
         seg.geometry.check_same_grid(img.geometry, f"case {case.id}: segmentation and image")
-    flat = flatten_stats(statistics(seg, img, segments=o["segments"]))
+    flat = flatten_stats(statistics(seg, img, segments=o["segments"], shape=o["shape"]))
     (out / "stats.csv").write_text(stats_csv(flat))
     return flat, {"segments": len(flat)}
 
@@ -274,36 +270,18 @@ def task_grow(case, o, out: Path, backend):
 
 
 def task_compare(case, o, out: Path, backend):
-    """Per segment (matched by name): Dice, Jaccard and volumes of ``segmentation`` (test) against
-    ``reference``. Both empty: Dice and Jaccard are left empty (undefined)."""
+    """Per segment pair (matched by name, then label value): overlap, volumes and, unless
+    ``distances`` is off, boundary distances of ``segmentation`` (test) against ``reference``
+    (:func:`gpuseg.ops.compare.compare_segmentations`; both empty: Dice and Jaccard empty)."""
+    from ..ops.compare import compare_segmentations
+
     test = _read_seg(case.segmentation, backend, o["labels"])
     ref = _read_seg(case.reference, test.backend, o["labels"])
     test.geometry.check_same_grid(ref.geometry, f"case {case.id}: segmentation and reference")
-    by_t = {s.name: s for s in test}
-    by_r = {s.name: s for s in ref}
-    names = list(dict.fromkeys([*by_t, *by_r]))
-    if o["segments"] is not None:
-        unknown = [n for n in o["segments"] if n not in by_t and n not in by_r]
-        if unknown:
-            from ..errors import UnknownSegmentError
-
-            raise UnknownSegmentError(f"case {case.id}: no segment named {', '.join(map(repr, unknown))}")
-        names = [n for n in names if n in o["segments"]]
-    vv = test.geometry.voxel_volume
-    rows = []
-    for name in names:
-        a, b = by_t.get(name), by_r.get(name)
-        na = a.mask.count() if a else 0
-        nb = b.mask.count() if b else 0
-        both = (a.mask & b.mask).count() if a and b else 0
-        union = na + nb - both
-        rows.append({"segment": name, "in_segmentation": a is not None, "in_reference": b is not None,
-                     "voxels": na, "voxels_reference": nb, "voxels_both": both,
-                     "dice": 2 * both / (na + nb) if na + nb else None,
-                     "jaccard": both / union if union else None,
-                     "volume_mm3": na * vv, "volume_reference_mm3": nb * vv,
-                     "volume_difference_mm3": (na - nb) * vv,
-                     "volume_difference_percent": 100.0 * (na - nb) / nb if nb else None})
+    try:
+        rows = compare_segmentations(test, ref, segments=o["segments"], distances=o["distances"])
+    except UnknownSegmentError as exc:
+        raise UnknownSegmentError(f"case {case.id}: {exc}") from exc
     (out / "compare.json").write_text(json.dumps(rows, indent=1))
     return rows, {"segments": len(rows)}
 

@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "gpuseg.cli.surface",
     "gpuseg.cli.serve",
     "gpuseg.cli.batch",
+    "gpuseg.cli.compare",
 ]
 
 

@@ -17,6 +17,14 @@ def register(sub) -> None:
     p.add_argument("--image", help="intensity volume on the same grid (.nii, .nii.gz, .nrrd or a DICOM folder), "
                                    "for intensity statistics")
     p.add_argument("--segment", action="append", help="only this segment (name or id); repeatable")
+    p.add_argument("--labels", help="label table (JSON, CSV or Slicer color table) naming the values of a multilabel "
+                                    "labelmap (TotalSegmentator's total_classes.json, nnU-Net's dataset.json)")
+    p.add_argument("--shape", action="store_true",
+                   help="add Slicer's labelmap shape statistics (Feret diameter, surface area, roundness, flatness, "
+                        "elongation, principal moments and axes, oriented bounding box)")
+    p.add_argument("--surface", action="store_true",
+                   help="add closed-surface area and volume (Slicer's closed surface statistics, from the "
+                        "segmentation's surface conversion parameters)")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print JSON")
     out.add_argument("--csv", metavar="OUT", help="write a CSV table ('-' for stdout)")
@@ -50,18 +58,19 @@ def register(sub) -> None:
         p.set_defaults(func=cmd_effect, effect=name)
 
 
-def _load(path: str, backend):
+def _load(path: str, backend, labels=None):
     from .. import read_segmentation
 
-    return read_segmentation(path, backend=backend)
+    return read_segmentation(path, backend=backend, labels=labels)
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
     from .. import read_image, statistics
+    from ..ops.stats import flatten_rows
 
     if args.csv and args.csv != "-":
         check_output(args.csv, "csv", "--csv")
-    seg = _load(args.segmentation, args.backend)
+    seg = _load(args.segmentation, args.backend, args.labels)
     img = read_image(args.image, backend=seg.backend) if args.image else None
     if img is not None:
         seg.geometry.check_same_grid(img.geometry, "segmentation and image")
@@ -69,19 +78,12 @@ def cmd_stats(args: argparse.Namespace) -> int:
     rows = []
     with progress(args, total=len(chosen), desc="statistics", unit="segment") as bar:
         for sid in chosen:
-            rows.extend(statistics(seg, img, segments=[sid]))
+            rows.extend(statistics(seg, img, segments=[sid], shape=args.shape, surface=args.surface))
             bar.update(1)
     if args.json:
         print_json(rows)
         return 0
-    flat = []
-    for r in rows:
-        f = dict(r)
-        for key in ("centroid_lps", "centroid_ras"):
-            v = f.pop(key)
-            for axis, x in zip("xyz", v if v is not None else (None, None, None)):
-                f[f"{key}_{axis}"] = x
-        flat.append(f)
+    flat = flatten_rows(rows)
     if args.csv:
         buf = io.StringIO()
         w = csv.DictWriter(buf, fieldnames=list(flat[0]) if flat else ["segment"])
@@ -96,17 +98,20 @@ def cmd_stats(args: argparse.Namespace) -> int:
                 tmp.write_text(buf.getvalue())
         return 0
     cols = ["segment", "voxel_count", "volume_cm3"] + (["mean", "stdev", "median", "min", "max"] if img else [])
-    print("  ".join(f"{c:>12}" if c != "segment" else f"{c:<28}" for c in cols))
+    cols += ["surface_area_mm2", "feret_diameter_mm", "roundness"] if args.shape else []
+    cols += ["closed_surface_surface_mm2", "closed_surface_volume_mm3"] if args.surface else []
+    width = {c: max(12, len(c)) for c in cols}
+    print("  ".join(f"{c:>{width[c]}}" if c != "segment" else f"{c:<28}" for c in cols))
     for f in flat:
         cells = []
         for c in cols:
-            v = f.get(c)
+            v, w = f.get(c), width[c]
             if c == "segment":
                 cells.append(f"{str(v)[:28]:<28}")
             elif isinstance(v, float):
-                cells.append(f"{v:>12.2f}")
+                cells.append(f"{v:>{w}.{4 if c == 'roundness' else 2}f}")
             else:
-                cells.append(f"{'-' if v is None else v:>12}")
+                cells.append(f"{'-' if v is None else v:>{w}}")
         print("  ".join(cells))
     return 0
 

@@ -25,7 +25,7 @@ from ..image import Image
 from ..kernels.stats import MASKED_HISTOGRAM, STATS_ROWS, STATS_SLICES
 from ..mask import Mask
 
-__all__ = ["segment_statistics", "statistics", "masked_histogram", "DEFAULT_PERCENTILES"]
+__all__ = ["segment_statistics", "statistics", "masked_histogram", "flatten_rows", "DEFAULT_PERCENTILES"]
 
 DEFAULT_PERCENTILES = (5.0, 95.0)
 
@@ -157,15 +157,61 @@ def _pkey(q: float) -> str:
 
 
 def statistics(segmentation, image: Image | None = None, *, segments: Iterable[str] | None = None,
-               visible_only: bool = False, percentiles: Sequence[float] = DEFAULT_PERCENTILES) -> list[dict]:
+               visible_only: bool = False, percentiles: Sequence[float] = DEFAULT_PERCENTILES,
+               shape: bool = False, surface: bool = False) -> list[dict]:
     """Statistics of every segment of a :class:`~gpuseg.Segmentation` (one dict per segment,
-    with ``segment_id`` and ``segment`` (name) first)."""
+    with ``segment_id`` and ``segment`` (name) first).
+
+    ``shape=True`` adds the labelmap shape statistics of :func:`gpuseg.ops.shape.segment_shape`
+    (Slicer's shape keys; off by default, as in Slicer, because they cost more).
+    ``surface=True`` adds Slicer's closed-surface plugin keys, prefixed ``closed_surface_``
+    (``closed_surface_surface_mm2``, ``closed_surface_volume_mm3``, ``closed_surface_volume_cm3``),
+    from the segmentation's "Closed surface" representation (its conversion parameters, cached).
+    """
     rows = []
     chosen = [segmentation.segment(s) for s in segments] if segments is not None else list(segmentation)
-    for seg in chosen:
-        if visible_only and not seg.visible:
-            continue
+    chosen = [s for s in chosen if not (visible_only and not s.visible)]
+    meshes = segmentation.representations("Closed surface", [s.id for s in chosen]) if surface and chosen else None
+    for n, seg in enumerate(chosen):
         row = {"segment_id": seg.id, "segment": seg.name}
         row.update(segment_statistics(seg.mask, image, percentiles=percentiles))
+        if shape:
+            from .shape import segment_shape
+
+            row.update(segment_shape(seg.mask))
+        if meshes is not None:
+            m = meshes[n]
+            empty = m is None or m.n_faces == 0
+            vol = None if empty else float(m.volume())
+            row.update({"closed_surface_surface_mm2": None if empty else float(m.area()),
+                        "closed_surface_volume_mm3": vol,
+                        "closed_surface_volume_cm3": None if vol is None else vol / 1000.0})
         rows.append(row)
     return rows
+
+
+#: keys whose value is a 3-vector (or None), split into x, y, z columns by :func:`flatten_rows`
+VECTOR_KEYS = ("centroid_lps", "centroid_ras", "principal_moments", "principal_axis_x", "principal_axis_y",
+               "principal_axis_z", "obb_origin_ras", "obb_diameter_mm", "obb_direction_ras_x", "obb_direction_ras_y",
+               "obb_direction_ras_z")
+
+
+def flatten_rows(rows: list[dict]) -> list[dict]:
+    """Rows for a CSV table: every 3-vector (centroids, moments, axes, box) split into
+    ``<key>_x``, ``<key>_y``, ``<key>_z`` columns (None stays None in each)."""
+    vec_keys: dict[str, None] = dict.fromkeys(VECTOR_KEYS)
+    for r in rows:
+        for k, v in r.items():
+            if isinstance(v, (list, tuple)) and len(v) == 3:
+                vec_keys[k] = None
+    flat = []
+    for r in rows:
+        f = {}
+        for k, v in r.items():
+            if k in vec_keys and (v is None or isinstance(v, (list, tuple))):
+                for axis, x in zip("xyz", v if v is not None else (None, None, None)):
+                    f[f"{k}_{axis}"] = x
+            else:
+                f[k] = v
+        flat.append(f)
+    return flat
