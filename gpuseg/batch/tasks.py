@@ -66,7 +66,7 @@ OPTIONS: dict[str, dict[str, Option]] = {
     "convert": {"labels": _LABELS, "format": _FORMAT,
                 "overlap": Option(str, "later", "multilabel NIfTI output: later|earlier|error wins on overlaps")},
     "stats": {"labels": _LABELS, "segments": _SEGMENTS,
-              "shape": Option(_bool, False, "add Slicer's labelmap shape statistics (Feret, surface area, axes, OBB)")},
+              "shape": Option(parse_bool, False, "add Slicer's labelmap shape statistics (Feret, surface area, axes, OBB)")},
     "surface": {"labels": _LABELS, "segments": _SEGMENTS,
                 "format": Option(_suffix, ".vtp", "mesh file type: " + ", ".join(MESH_SUFFIXES)),
                 "smoothing": Option(float, None, "smoothing factor 0..1 (default: the file's, else 0.5)"),
@@ -84,7 +84,7 @@ OPTIONS: dict[str, dict[str, Option]] = {
              "whole_volume": Option(parse_bool, False, "grow over the whole volume, not the seeds' extent + margin"),
              "format": _FORMAT},
     "compare": {"labels": _LABELS, "segments": _SEGMENTS,
-                "distances": Option(_bool, True, "also Hausdorff (max, mean, 95%), ASSD and NSD at 1 mm")},
+                "distances": Option(parse_bool, True, "also Hausdorff (max, mean, 95%), ASSD and NSD at 1 mm")},
 }
 
 # the inputs each task needs (image, segmentation, reference) and may take
