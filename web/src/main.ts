@@ -265,7 +265,7 @@ function onFrame(data: ArrayBuffer) {
       if (p) {
         if (p.kind === "stroke") { acks.push(performance.now() - p.t0); showLatency(); }
         if (p.box) recompose(p.box[0], p.box[1], p.box[2], p.box[3], p.box[4], p.box[5]); // drop the optimistic paint
-        if (p.kind === "grow") $("grow-state").textContent = "preview shown: Apply or Cancel";
+        if (p.kind === "grow") { $("grow-state").textContent = "preview shown: Apply or Cancel"; nv.drawScene(); }
         if (p.kind === "accept" || p.kind === "reject") $("grow-state").textContent = "";
       }
       status();
@@ -569,6 +569,13 @@ async function main() {
   get lastStroke() { return lastStroke; },
   get latencies() { return latencies.slice(); },
   get errors() { return errors.slice(); },
+  /** voxels set in this page's copy of a segment's words */
+  voxelCount(id: string) {
+    const s = segs.find((x) => x.id === id);
+    let n = 0;
+    if (s) for (let w of s.words) { while (w) { w &= w - 1; n++; } }
+    return n;
+  },
   get previewVoxels() { return preview ? preview.reduce((a, v) => a + (v ? 1 : 0), 0) : 0; },
   tileRect,
   dropConnection() { ws?.close(); },
