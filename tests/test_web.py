@@ -72,6 +72,7 @@ class Server:
     """``gpuseg serve --demo`` as a subprocess; ``url`` is the page URL it prints."""
 
     def __init__(self, root: Path, *args: str) -> None:
+        self.root = root
         self.port = _free_port()
         self.log = root / "server.log"
         env = dict(os.environ, PYTHONPATH=str(REPO), NUMBA_NUM_THREADS="1")
@@ -194,6 +195,11 @@ def session_info(server: Server, sid: str) -> dict:
     import httpx
 
     return httpx.get(f"{server.base}/api/sessions/{sid}", timeout=30).json()
+
+
+def select(page, n: int) -> str:
+    page.click(f"#segments li:nth-child({n})")
+    return page.evaluate(f"window.gpuseg.segments[{n - 1}].id")
 
 
 def brush_voxels(info: dict, stroke: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -365,4 +371,81 @@ def test_rejected_message_and_lost_connection(server, browser_context):
     page.wait_for_function("window.gpuseg.ready", timeout=60_000)
     page.wait_for_selector("#banner", state="hidden", timeout=10_000)
     assert page.evaluate(f"window.gpuseg.voxelCount({seg!r})") == want
+    page.close()
+
+
+def test_threshold_erase_masking_grow_save(server, browser_context):
+    from gpuseg.phantom import make_phantom
+
+    page = open_page(browser_context, server.url)
+    sid = page.evaluate("window.gpuseg.session")
+    info = session_info(server, sid)
+    image = make_phantom(SHAPE).image  # the demo's image, made again (same seed)
+    rect = page.evaluate("window.gpuseg.tileRect(0)")
+    page.fill("#diameter", "15")
+    n0 = page.evaluate("window.gpuseg.segments.length")
+    page.click("#add-segment")
+    page.wait_for_function(f"window.gpuseg.segments.length === {n0 + 1}")
+    settle(page)
+    seg = select(page, n0 + 1)
+
+    # threshold: the live preview is the image's range; Apply makes the segment exactly that
+    page.fill("#th-min", "400")
+    page.fill("#th-max", "3000")
+    page.check("#th-preview")
+    want = (image >= 400) & (image <= 3000)
+    page.wait_for_function("window.gpuseg.previewVoxels > 0")
+    assert page.evaluate("window.gpuseg.previewVoxels") == int(want.sum())
+    page.click("#th-apply")
+    settle(page)
+    assert page.evaluate("window.gpuseg.previewVoxels") == 0
+    got = server_masks(server, sid)[seg]
+    assert np.array_equal(got, want), f"threshold differs in {int((got != want).sum())} voxels"
+
+    # erase across the spine: the brush's voxels go, the rest stays
+    page.check("input[name=tool][value=erase]")
+    stroke = paint(page, stroke_path(rect, 0.40, 0.72, 0.60, 0.72))
+    assert stroke["erase"] is True
+    sure, maybe = brush_voxels(info, stroke)
+    after = server_masks(server, sid)[seg]
+    assert (got & sure).any(), "the erase stroke should cross the thresholded bone"
+    assert not (after & sure).any() and np.array_equal(after & ~maybe, got & ~maybe)
+    assert page.evaluate(f"window.gpuseg.voxelCount({seg!r})") == int(after.sum())
+
+    # masking: an intensity range limits a paint stroke (inclusive, as Slicer's)
+    page.check("input[name=tool][value=paint]")
+    page.check("#use-range")
+    page.fill("#range-min", "-300")
+    page.fill("#range-max", "20")
+    page.click("#masking")
+    settle(page)
+    page.click("#add-segment")
+    page.wait_for_function(f"window.gpuseg.segments.length === {n0 + 2}")
+    settle(page)
+    seg2 = select(page, n0 + 2)
+    stroke = paint(page, stroke_path(rect, 0.08, 0.45, 0.30, 0.50))
+    sure, maybe = brush_voxels(info, stroke)
+    inside = (image >= -300) & (image <= 20)
+    got = server_masks(server, sid)[seg2]
+    assert got.any() and (sure & ~inside).any(), "the stroke should cross voxels outside the range"
+    assert not (sure & inside & ~got).any() and not (got & ~(maybe & inside)).any()
+    page.uncheck("#use-range")
+    page.click("#masking")
+    settle(page)
+
+    # grow from seeds, applied: the segments grow beyond their seeds on the server
+    before = {k: int(v.sum()) for k, v in server_masks(server, sid).items()}
+    page.click("#grow-preview")
+    settle(page)
+    page.click("#grow-apply")
+    settle(page)
+    grown = {k: int(v.sum()) for k, v in server_masks(server, sid).items()}
+    assert sum(grown.values()) > sum(before.values())
+    assert page.evaluate("window.gpuseg.errors") == []
+
+    # save under the data root
+    page.fill("#save-path", "web-test.seg.nrrd")
+    page.click("#save")
+    page.wait_for_function("document.getElementById('message').textContent.startsWith('saved version')")
+    assert (server.root / "web-test.seg.nrrd").stat().st_size > 0
     page.close()

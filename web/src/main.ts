@@ -509,6 +509,31 @@ async function openSession(id: string) {
   connect();
 }
 
+/** Threshold preview, computed here from the image NiiVue holds (native voxel order); the
+ *  server's threshold effect (Apply) also honours the masking options, which this preview does not. */
+let thresholdShown = false;
+function thresholdPreview() {
+  const on = ($("th-preview") as HTMLInputElement).checked;
+  if (!on) {
+    if (thresholdShown) { thresholdShown = false; preview = null; recomposeAll(); }
+    return;
+  }
+  const vol = nv.volumes[0] as any;
+  const lab = segs.findIndex((s) => s.id === selected) + 1;
+  if (!vol || !lab) { message("select a segment first"); return; }
+  const lo = Number(($("th-min") as HTMLInputElement).value), hi = Number(($("th-max") as HTMLInputElement).value);
+  const slope = vol.hdr.scl_slope || 1, inter = vol.hdr.scl_inter || 0;
+  const img = vol.img as ArrayLike<number>;
+  const n = shape[0] * shape[1] * shape[2];
+  preview = new Uint8Array(n);
+  for (let v = 0; v < n; v++) {
+    const x = img[v] * slope + inter;
+    if (x >= lo && x <= hi) preview[v] = lab;
+  }
+  thresholdShown = true;
+  recomposeAll();
+}
+
 function selectedOrWarn(): string {
   if (!selected) message("select a segment first");
   return selected;
@@ -534,6 +559,14 @@ function installButtons() {
     if (($("use-range") as HTMLInputElement).checked)
       step.intensity_range = [Number(($("range-min") as HTMLInputElement).value), Number(($("range-max") as HTMLInputElement).value)];
     effect(step);
+  };
+  for (const id of ["th-min", "th-max", "th-preview"]) $(id).addEventListener("input", thresholdPreview);
+  $("th-apply").onclick = () => {
+    if (!selectedOrWarn()) return;
+    effect({ effect: "threshold", segment: selected, min: Number(($("th-min") as HTMLInputElement).value),
+             max: Number(($("th-max") as HTMLInputElement).value) });
+    ($("th-preview") as HTMLInputElement).checked = false;
+    thresholdPreview();
   };
   $("save").onclick = async () => {
     try {
