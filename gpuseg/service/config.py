@@ -32,7 +32,7 @@ class ServiceConfig:
     #: frames queued for one client before it is told to resync
     max_queued_frames: int = 20_000
     default_budget: int = 1 << 20
-    #: the built web page served at ``/`` (docs/web.md); None: the repository's web/dist
+    #: the built web page served at ``/`` (web/README.md); None: the repository's web/dist
     web_dist: Path | None = None
     #: ``gpuseg serve --demo``: a session on the demo phantom of this (nk, nj, ni) shape at startup
     demo_shape: tuple[int, int, int] | None = None

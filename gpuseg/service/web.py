@@ -1,5 +1,5 @@
 """The reference web page at ``/`` (web/, built with Vite into web/dist) and the ``--demo``
-session on the phantom (docs/web.md)."""
+session on the phantom (web/README.md)."""
 
 from __future__ import annotations
 

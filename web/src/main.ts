@@ -1,7 +1,7 @@
 // The reference page of `gpuseg serve` (docs/protocol.md): NiiVue shows the image and a drawing
 // composed from the server's packed segment words; strokes are painted locally at once, then
 // replaced by the server's patches, each written into NiiVue's drawing for its box only.
-import { Niivue, SHOW_RENDER } from "@niivue/niivue";
+import { Niivue, SHOW_RENDER, MULTIPLANAR_TYPE } from "@niivue/niivue";
 import { encode, decode, words as unpackWords, bytes as unpackBytes, Header } from "./wire";
 import { inv4, apply, RasMap, Mat4 } from "./grid";
 
@@ -14,6 +14,7 @@ const token = params.get("token");
 const authHeaders: Record<string, string> = token ? { Authorization: `Bearer ${token}` } : {};
 
 const nv = new Niivue({ backColor: [0, 0, 0, 1], show3Dcrosshair: true, multiplanarShowRender: SHOW_RENDER.ALWAYS,
+                        multiplanarLayout: MULTIPLANAR_TYPE.GRID,
                         isColorbar: false, logLevel: "error" } as any);
 let sid = "";
 let info: any = null;
@@ -369,7 +370,7 @@ function tileRect(axCorSag: number) {
 }
 
 // ------------------------------------------------------------------------------------- painting
-type Stroke = { points: number[][]; erase: boolean; axis: number; diameter: number; shape: string; box: number[];
+type Stroke = { points: number[][]; erase: boolean; axis: number; view: number; diameter: number; shape: string; box: number[];
                 lastStamp: number[] | null };
 let stroke: Stroke | null = null;
 
@@ -441,7 +442,7 @@ function installPainting() {
     if (!hit) return;
     if (!selected && tool() === "paint") { message("add a segment first"); return; }
     e.stopPropagation(); e.preventDefault();
-    stroke = { points: [], erase: tool() === "erase", axis: gridAxis(hit.tile.axCorSag),
+    stroke = { points: [], erase: tool() === "erase", axis: gridAxis(hit.tile.axCorSag), view: hit.tile.axCorSag,
                diameter: Number(($("diameter") as HTMLInputElement).value) || 5,
                shape: ($("shape") as HTMLSelectElement).value, box: [1e9, -1, 1e9, -1, 1e9, -1], lastStamp: null };
     addPoint(stroke, hit.ras);
@@ -450,7 +451,7 @@ function installPainting() {
     if (!stroke) return;
     e.stopPropagation(); e.preventDefault();
     const hit = eventRas(e);
-    if (hit) addPoint(stroke, hit.ras);
+    if (hit && hit.tile.axCorSag === stroke.view) addPoint(stroke, hit.ras); // a stroke stays in its view
   }, true);
   const finish = (e: MouseEvent) => {
     if (!stroke) return;
