@@ -255,6 +255,16 @@ def test_page_is_served_or_says_how_to_build(tmp_path):
         s.stop()
 
 
+@pytest.mark.parametrize("shape", ["1x2", "0x10x10", "axbxc", "10000x10000x10000"])
+def test_bad_demo_shape_is_one_line_exit_2(shape, tmp_path):
+    r = subprocess.run([sys.executable, "-m", "gpuseg", "serve", "--demo", "--demo-shape", shape, "--data-root",
+                        str(tmp_path), "--port", str(_free_port())], capture_output=True, text=True, timeout=120,
+                       env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--demo-shape" in lines[0] and shape in lines[0]
+
+
 def test_paint_undo_second_tab_grow(server, browser_context, tmp_path):
     page = open_page(browser_context, server.url)
     sid = page.evaluate("window.gpuseg.session")
