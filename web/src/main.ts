@@ -82,7 +82,17 @@ function recompose(i0: number, i1: number, j0: number, j1: number, k0: number, k
       for (let i = i0; i < i1; i++) bmp[base + li[i]] = label(i, j, k);
     }
   upload(i0, i1, j0, j1, k0, k1);
-  if (draw) nv.drawScene();
+  if (draw) redraw();
+}
+
+/** One NiiVue redraw per animation frame however many patches arrive in it (rendering, not
+ *  patching, is what costs in a browser without a GPU); at once in a hidden tab, whose frames wait. */
+let redrawQueued = false;
+function redraw() {
+  if (document.hidden) { nv.drawScene(); return; }
+  if (redrawQueued) return;
+  redrawQueued = true;
+  requestAnimationFrame(() => { redrawQueued = false; nv.drawScene(); });
 }
 
 function recomposeAll() {
@@ -266,7 +276,7 @@ function onFrame(data: ArrayBuffer) {
       if (p) {
         if (p.kind === "stroke") { acks.push(performance.now() - p.t0); showLatency(); }
         if (p.box) recompose(p.box[0], p.box[1], p.box[2], p.box[3], p.box[4], p.box[5]); // drop the optimistic paint
-        if (p.kind === "grow") { $("grow-state").textContent = "preview shown: Apply or Cancel"; nv.drawScene(); }
+        if (p.kind === "grow") { $("grow-state").textContent = "preview shown: Apply or Cancel"; redraw(); }
         if (p.kind === "accept" || p.kind === "reject") $("grow-state").textContent = "";
       }
       status();
@@ -419,7 +429,7 @@ function addPoint(st: Stroke, ras: number[]) {
     for (let t = 1; t <= n; t++) stampLocal(st, prev.map((p, d) => p + (c[d] - p) * t / n));
   } else stampLocal(st, c);
   st.lastStamp = c;
-  nv.drawScene();
+  redraw();
 }
 
 function eventRas(e: MouseEvent): { ras: number[]; tile: any } | null {
