@@ -19,6 +19,9 @@ if command -v apt-get >/dev/null 2>&1; then
   $SUDO apt-get update -q
   $SUDO apt-get install -y -q --no-install-recommends \
     pocl-opencl-icd ocl-icd-libopencl1 clinfo python3 python3-venv python3-dev
+  # the web page's browser tests (tests/test_web.py) drive Debian's chromium headless
+  $SUDO apt-get install -y -q --no-install-recommends chromium || \
+    echo "== chromium not installable here: the browser tests will skip (fail with GPUSEG_REQUIRE_WEB=1)"
 else
   echo "== apt-get not found: install an OpenCL driver yourself (e.g. PoCL) to use the opencl backend"
 fi
@@ -35,4 +38,12 @@ VPY="$VENV/bin/python"
 "$VPY" -m pip install --upgrade --quiet pip
 # Do not use pyopencl[pocl]: its bundled PoCL cannot build kernels on these CPUs.
 "$VPY" -m pip install --quiet -e ".[all]"
+# Playwright drives the system chromium: no browser download (no `playwright install`)
+"$VPY" -m pip install --quiet playwright
+if command -v npm >/dev/null 2>&1; then
+  echo "== building the web page (web/dist) with npm $(npm --version), node $(node --version)"
+  (cd web && npm ci --no-audit --no-fund && npm run build)
+else
+  echo "== npm not found: the web page is not built (gpuseg serve's / says how); the browser tests will skip"
+fi
 echo "== done. Activate the environment with:  source $VENV/bin/activate"

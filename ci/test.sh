@@ -16,6 +16,7 @@ if command -v nvcc >/dev/null 2>&1; then nvcc --version | tail -n 2; else echo "
 $PY -m gpuseg backends
 
 export GPUSEG_REQUIRE_OPENCL=${GPUSEG_REQUIRE_OPENCL:-1}
+export GPUSEG_REQUIRE_WEB=${GPUSEG_REQUIRE_WEB:-1}  # chromium and the built web page must be there
 echo "== tests"
 set +e
 timeout --signal=INT 4800 $PY -m pytest -q -p no:cacheprovider "$@"

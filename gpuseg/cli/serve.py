@@ -28,6 +28,13 @@ def register(sub) -> None:
     p.add_argument("--session-memory", default="8GB",
                    help="device budget per session: image + segments (whole grid each, worst case) + undo "
                         "(default 8GB)")
+    p.add_argument("--demo", action="store_true",
+                   help="start with a session on the demo phantom (gpuseg.phantom); open the printed URL")
+    p.add_argument("--demo-shape", default="100x256x256", metavar="KxJxI",
+                   help="the demo phantom's grid, slices x rows x columns (default 100x256x256)")
+    p.add_argument("--web-dist", default=None, metavar="DIR",
+                   help="the built web page served at / (default: web/dist of this source tree; "
+                        "build it with: cd web && npm ci && npm run build)")
     p.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"],
                    help="uvicorn log level (default warning)")
     add_backend_arg(p)
@@ -49,13 +56,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
     for name in ("max_message", "max_points", "max_sessions"):
         if getattr(args, name) < 1:
             raise InvalidInputError(f"--{name.replace('_', '-')} must be positive")
+    demo_shape = None
+    if args.demo:
+        try:
+            demo_shape = tuple(int(v) for v in args.demo_shape.lower().split("x"))
+        except ValueError:
+            demo_shape = ()
+        if len(demo_shape) != 3 or min(demo_shape) < 1 or demo_shape[0] * demo_shape[1] * demo_shape[2] > 200_000_000:
+            raise InvalidInputError(f"--demo-shape must be KxJxI of positive sizes (at most 2e8 voxels), "
+                                    f"got {args.demo_shape!r}")
     config = ServiceConfig(args.data_root, host=args.host, port=args.port,
                            token=args.token or os.environ.get("GPUSEG_TOKEN") or None,
                            backend=args.backend, allow_origins=[o.rstrip("/") for o in args.allow_origin],
                            max_message_bytes=args.max_message, max_points=args.max_points,
-                           max_sessions=args.max_sessions, max_session_bytes=parse_bytes(args.session_memory))
+                           max_sessions=args.max_sessions, max_session_bytes=parse_bytes(args.session_memory),
+                           web_dist=args.web_dist, demo_shape=demo_shape)
     app = create_app(config)
-    print(f"gpuseg serve: http://{args.host}:{args.port} (data root {config.data_root}; OpenAPI at /openapi.json)",
+    print(f"gpuseg serve: http://{args.host}:{args.port} (data root {config.data_root}; OpenAPI at /openapi.json)"
+          + ("" if (config.web_dir / "index.html").is_file() else
+             f"; the web page is not built: cd {config.web_dir.parent} && npm ci && npm run build"),
           flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
                 ws_max_size=4 * args.max_message + 65536, lifespan="on")

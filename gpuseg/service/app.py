@@ -23,6 +23,7 @@ from . import wire
 from .config import ServiceConfig, is_loopback, resolve_under
 from .protocol import ProtocolError, validate_message
 from .session import Conn, SessionStore, UnknownSessionError, error_frame
+from .web import create_demo_session, mount_web
 
 log = logging.getLogger("gpuseg.service")
 
@@ -128,6 +129,10 @@ def create_app(config: ServiceConfig) -> Guard:
     @asynccontextmanager
     async def lifespan(app):
         await asyncio.to_thread(store.restore_all)
+        if config.demo_shape is not None:
+            demo = await asyncio.to_thread(create_demo_session, store, config.demo_shape)
+            print(f"gpuseg serve: demo session {demo.id}: open http://{config.host}:{config.port}/?session={demo.id}",
+                  flush=True)
         yield
         store.close()
 
@@ -342,6 +347,7 @@ def create_app(config: ServiceConfig) -> Guard:
             except Exception:
                 pass
 
+    mount_web(app, config)  # last: the page's static files must not shadow an API route
     app.state.store = store
     app.state.config = config
     return Guard(app, config)

@@ -32,6 +32,10 @@ class ServiceConfig:
     #: frames queued for one client before it is told to resync
     max_queued_frames: int = 20_000
     default_budget: int = 1 << 20
+    #: the built web page served at ``/`` (web/README.md); None: the repository's web/dist
+    web_dist: Path | None = None
+    #: ``gpuseg serve --demo``: a session on the demo phantom of this (nk, nj, ni) shape at startup
+    demo_shape: tuple[int, int, int] | None = None
 
     def __post_init__(self) -> None:
         self.data_root = Path(self.data_root).resolve()
@@ -39,6 +43,10 @@ class ServiceConfig:
             raise InvalidInputError(f"--data-root {self.data_root} is not a folder")
         if not is_loopback(self.host) and not self.token:
             raise InvalidInputError(f"binding to {self.host} (not loopback) needs --token")
+
+    @property
+    def web_dir(self) -> Path:
+        return Path(self.web_dist) if self.web_dist is not None else Path(__file__).resolve().parents[2] / "web" / "dist"
 
     @property
     def state_dir(self) -> Path:
