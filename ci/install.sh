@@ -38,8 +38,7 @@ VPY="$VENV/bin/python"
 "$VPY" -m pip install --upgrade --quiet pip
 # Do not use pyopencl[pocl]: its bundled PoCL cannot build kernels on these CPUs.
 "$VPY" -m pip install --quiet -e ".[all]"
-# Playwright drives the system chromium: no browser download (no `playwright install`)
-"$VPY" -m pip install --quiet playwright
+# Playwright (in the test extra) drives the system chromium: no browser download, never `playwright install`.
 if command -v npm >/dev/null 2>&1; then
   echo "== building the web page (web/dist) with npm $(npm --version), node $(node --version)"
   (cd web && npm ci --no-audit --no-fund && npm run build)
