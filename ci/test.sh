@@ -3,7 +3,8 @@
 # of skipping), and the whole run is bounded in time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# The venv made by ci/install.sh, unless PYTHON names another interpreter.
+# The venv made by ci/install.sh, unless PYTHON names another interpreter (one with gpuseg's
+# dependencies installed: PYTHON=/usr/bin/python3 here would find none of them).
 if [ -z "${PYTHON:-}" ] && [ -x "${VENV:-.venv}/bin/python" ]; then PYTHON="${VENV:-.venv}/bin/python"; fi
 PY=${PYTHON:-python3}
 export PATH="$(dirname "$($PY -c 'import sys; print(sys.executable)')"):$PATH"
