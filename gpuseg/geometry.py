@@ -21,7 +21,7 @@ import numpy as np
 
 from .errors import GeometryMismatchError, InvalidInputError, OutOfBoundsError
 
-__all__ = ["Extent", "ImageGeometry", "LPS_TO_RAS"]
+__all__ = ["Extent", "ImageGeometry", "LPS_TO_RAS", "parse_geometry"]
 
 #: Multiply an LPS homogeneous matrix or point on the left to get RAS (and back).
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
@@ -334,3 +334,22 @@ class ImageGeometry:
     def to_dict(self) -> dict:
         return {"shape_kji": list(self.shape), "spacing_ijk": list(self.spacing), "origin_lps": list(self.origin),
                 "direction": self.direction.tolist(), "ijk_to_lps": self._matrix.tolist()}
+
+
+#: The largest extent index a geometry string may name (beyond it, the text is unusable).
+_MAX_GEOMETRY_INDEX = 1 << 31
+
+
+def parse_geometry(text: str) -> tuple[np.ndarray, tuple[int, int, int, int, int, int]] | None:
+    """(IJK→RAS 4x4, inclusive extent i0 i1 j0 j1 k0 k1) from the string, or None if unusable."""
+    parts = [p for p in str(text).split(";") if p.strip()]
+    if len(parts) != 22:
+        return None
+    try:
+        m = np.array([float(p) for p in parts[:16]]).reshape(4, 4)
+        ext = tuple(int(float(p)) for p in parts[16:])
+    except (ValueError, OverflowError):  # OverflowError: an infinite extent
+        return None
+    if not np.all(np.isfinite(m)) or any(abs(v) > _MAX_GEOMETRY_INDEX for v in ext):
+        return None
+    return m, ext  # type: ignore[return-value]

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 from .errors import InvalidInputError, UnsupportedParameterError
+from .geometry import parse_geometry
 
 __all__ = ["BINARY_LABELMAP", "CLOSED_SURFACE", "FRACTIONAL_LABELMAP", "PLANAR_CONTOUR", "ConversionParameter",
            "ConversionRule", "ConversionContext", "Representation", "PARAMETERS", "RULES", "REPRESENTATIONS",
@@ -101,20 +102,9 @@ def _oversampling(name: str) -> Callable[[str], Any]:
 def parse_reference_geometry(text: str):
     """``(IJK->RAS 4x4 matrix, (i0, i1, j0, j1, k0, k1))`` from Slicer's ``Reference image
     geometry`` text (16 matrix numbers row-major, then the inclusive extent, each followed by
-    ``;``; reference §1.4), or None if the text is not one."""
-    import numpy as np
-
-    parts = [p for p in str(text).split(";") if p.strip()]
-    if len(parts) != 22:
-        return None
-    try:
-        m = np.array([float(p) for p in parts[:16]]).reshape(4, 4)
-        ext = tuple(int(float(p)) for p in parts[16:])
-    except ValueError:
-        return None
-    if not np.all(np.isfinite(m)):
-        return None
-    return m, ext
+    ``;``; reference §1.4), or None if the text is not one: :func:`gpuseg.geometry.parse_geometry`,
+    the one parser that .seg.nrrd files use too."""
+    return parse_geometry(text)
 
 
 def _geometry_text(text: str) -> str:

@@ -26,6 +26,7 @@ from ..segmentation import Segmentation, generate_segment_id
 from ._atomic import atomic_path
 from ._gzip import write_gzip
 from ._nrrd import check_host_bytes, escape_value, read_nrrd
+from ..geometry import parse_geometry
 from .images import nrrd_geometry
 from .labels import collapse_layers, label_bounding_boxes, layer_array, split_labelmap
 
@@ -55,21 +56,6 @@ def serialize_geometry(geometry: ImageGeometry) -> str:
     nk, nj, ni = geometry.shape
     vals = [_num(v) for v in m.ravel()] + [str(v) for v in (0, ni - 1, 0, nj - 1, 0, nk - 1)]
     return "".join(v + ";" for v in vals)
-
-
-def parse_geometry(text: str) -> tuple[np.ndarray, tuple[int, int, int, int, int, int]] | None:
-    """(IJK→RAS 4x4, inclusive extent i0 i1 j0 j1 k0 k1) from the string, or None if unusable."""
-    parts = [p for p in str(text).split(";") if p.strip()]
-    if len(parts) != 22:
-        return None
-    try:
-        m = np.array([float(p) for p in parts[:16]]).reshape(4, 4)
-        ext = tuple(int(float(p)) for p in parts[16:])
-    except (ValueError, OverflowError):  # OverflowError: an infinite extent
-        return None
-    if not np.all(np.isfinite(m)) or any(abs(v) > _MAX_INDEX for v in ext):
-        return None
-    return m, ext  # type: ignore[return-value]
 
 
 # --- reading ------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ import numpy as np
 from ..editor import Editor
 from ..errors import DeviceMemoryError, FileFormatError, GpusegError, InvalidInputError, UnknownSegmentError
 from ..image import Image
-from ..mask import box_for_extent, words_per_row
+from ..mask import box_for_extent, union_box, words_per_row
 from ..geometry import Extent
 from ..segmentation import Segmentation
 from ..steps import StrokeOutsideWarning, check_work, editor_points, run_step, validate_step
@@ -408,16 +408,6 @@ def _over(box0, words: np.ndarray):
     return get
 
 
-def _union(a, b):
-    if a[3] * a[4] * a[5] == 0:
-        return b
-    if b[3] * b[4] * b[5] == 0:
-        return a
-    lo = [min(a[i], b[i]) for i in range(3)]
-    hi = [max(a[i] + a[i + 3], b[i] + b[i + 3]) for i in range(3)]
-    return (lo[0], lo[1], lo[2], hi[0] - lo[0], hi[1] - lo[1], hi[2] - lo[2])
-
-
 def _place(box, words, union) -> np.ndarray:
     out = np.zeros(union[3:], np.uint32)
     if words is not None and words.size:
@@ -428,7 +418,7 @@ def _place(box, words, union) -> np.ndarray:
 
 def _diff_region(sid: str, b0, w0, b1, w1) -> list:
     """The tight word box where a segment's words changed, with its new words: [] if none."""
-    u = _union(tuple(b0), tuple(b1))
+    u = union_box(tuple(b0), tuple(b1))
     if u[3] * u[4] * u[5] == 0:
         return []
     old = _place(b0, w0, u)
