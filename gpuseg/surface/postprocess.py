@@ -22,6 +22,9 @@ from __future__ import annotations
 
 import math
 
+import contextlib
+
+import numba
 import numpy as np
 from numba import njit, prange
 
@@ -159,15 +162,29 @@ def _unique_rows(start, lst, offsets, out, wts):
             k = e
 
 
-# Serial twins of the parallel kernels (``prange`` runs as ``range`` without ``parallel=True``).
-# Below SERIAL_BELOW_VERTICES, waking numba's thread pool for each of the ~20 smoothing passes
-# costs more than the work (reported: 0.33 s in parallel against 0.01 s serially for 396 vertices
-# on 2 threads). Measured on the 2-core Xeon (20 passes, icospheres): serial is never slower up
-# to 10k vertices (10242: 0.0059 s serial, 0.0097 s parallel under load), and the two are equal
-# at 41k; results are bit-identical (tests/test_first_use.py).
+# Below SERIAL_BELOW_VERTICES the parallel kernels run on one thread: waking numba's thread pool
+# for each of the ~20 smoothing passes costs more than the work (reported: 0.33 s in parallel
+# against 0.01 s serially for 396 vertices on 2 threads). Measured on the 2-core Xeon (20 passes,
+# icospheres): serial is never slower up to 10k vertices (10242: 0.0059 s serial, 0.0097 s
+# parallel under load), and the two are equal at 41k; results are bit-identical
+# (tests/test_first_use.py). The same compiled kernels are used with fewer threads: a second
+# njit of the same functions would share their numba cache entry, and a big mesh then ran the
+# serial code (bone with Slicer's default smoothing took 1.5 s instead of 0.95 s).
 SERIAL_BELOW_VERTICES = 20_000
-_sort_rows_serial = njit(cache=True, nogil=True)(_sort_rows.py_func)
-_unique_rows_serial = njit(cache=True, nogil=True)(_unique_rows.py_func)
+
+
+@contextlib.contextmanager
+def _threads_for(n_vertices: int):
+    """One numba thread for small meshes, all of them otherwise."""
+    if n_vertices >= SERIAL_BELOW_VERTICES or numba.get_num_threads() == 1:
+        yield
+        return
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(threads)
 
 
 def _neighbours(faces: np.ndarray, n: int):
@@ -178,13 +195,14 @@ def _neighbours(faces: np.ndarray, n: int):
     start, lst = _edge_lists(np.ascontiguousarray(faces, dtype=np.int64), n)
     uniq = np.empty(n, np.int64)
     movable = np.ones(n, np.bool_)
-    serial = n < SERIAL_BELOW_VERTICES
-    (_sort_rows_serial if serial else _sort_rows)(start, lst, uniq, movable)
+    with _threads_for(n):
+        _sort_rows(start, lst, uniq, movable)
     offsets = np.zeros(n + 1, np.int64)
     np.cumsum(uniq, out=offsets[1:])
     out = np.empty(offsets[-1], np.int64)
     weights = np.empty(offsets[-1], np.float64)
-    (_unique_rows_serial if serial else _unique_rows)(start, lst, offsets, out, weights)
+    with _threads_for(n):
+        _unique_rows(start, lst, offsets, out, weights)
     return offsets, out, weights, movable
 
 
@@ -223,10 +241,6 @@ def _next_step(x0, x1, offsets, nbr, wts, cj, x2, x3):
         x3[v, 2] += cj * x2[v, 2]
 
 
-_first_step_serial = njit(cache=True, nogil=True)(_first_step.py_func)
-_next_step_serial = njit(cache=True, nogil=True)(_next_step.py_func)
-
-
 def windowed_sinc(vertices: np.ndarray, faces: np.ndarray, *, passband: float, iterations: int,
                   normalize_coordinates: bool = True, window: str = "nuttall") -> np.ndarray:
     """Smoothed vertex positions (float64), see the module doc. The faces do not change."""
@@ -252,12 +266,11 @@ def windowed_sinc(vertices: np.ndarray, faces: np.ndarray, *, passband: float, i
     x1 = np.empty_like(x0)
     x2 = np.empty_like(x0)
     x3 = np.empty_like(x0)
-    first, step = ((_first_step_serial, _next_step_serial) if n < SERIAL_BELOW_VERTICES
-                   else (_first_step, _next_step))
-    first(x0, offsets, nbr, wts, c[0], c[1], x1, x3)
-    for it in range(2, n_it + 1):
-        step(x0, x1, offsets, nbr, wts, c[it], x2, x3)
-        x0, x1, x2 = x1, x2, x0
+    with _threads_for(n):
+        _first_step(x0, offsets, nbr, wts, c[0], c[1], x1, x3)
+        for it in range(2, n_it + 1):
+            _next_step(x0, x1, offsets, nbr, wts, c[it], x2, x3)
+            x0, x1, x2 = x1, x2, x0
     fixed = ~movable
     out = x3 * length + centre if normalize_coordinates else x3
     out[fixed] = v[fixed]
