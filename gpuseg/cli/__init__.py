@@ -50,6 +50,25 @@ def print_json(obj) -> None:
     sys.stdout.write("\n")
 
 
+def write_csv_rows(rows: list[dict], target: str) -> None:
+    """One CSV row per dict, with the first row's keys as columns, to stdout (``-``) or
+    atomically to a file."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else ["segment"])
+    w.writeheader()
+    w.writerows(rows)
+    if target == "-":
+        sys.stdout.write(buf.getvalue())
+        return
+    from ..io import atomic_path
+
+    with atomic_path(target) as tmp:
+        tmp.write_text(buf.getvalue())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import csv
-import io
-import sys
 
-from . import add_backend_arg, print_json
+from . import add_backend_arg, print_json, write_csv_rows
 from ._checks import add_quiet_arg, check_output, progress
 
 
@@ -56,17 +53,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         print_json(rows)
         return 0
     if args.csv:
-        buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else ["segment"])
-        w.writeheader()
-        w.writerows(rows)
-        if args.csv == "-":
-            sys.stdout.write(buf.getvalue())
-        else:
-            from ..io import atomic_path
-
-            with atomic_path(args.csv) as tmp:
-                tmp.write_text(buf.getvalue())
+        write_csv_rows(rows, args.csv)
         return 0
     cols = ["dice", "jaccard", "volume_difference_mm3"]
     if not args.no_distances:

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import csv
-import io
-import sys
 
-from . import add_backend_arg, print_json
+from . import add_backend_arg, print_json, write_csv_rows
 from ._checks import add_masking_args, add_quiet_arg, check_output, masking_from_args, progress
 
 
@@ -85,17 +82,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
         return 0
     flat = flatten_rows(rows)
     if args.csv:
-        buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=list(flat[0]) if flat else ["segment"])
-        w.writeheader()
-        w.writerows(flat)
-        if args.csv == "-":
-            sys.stdout.write(buf.getvalue())
-        else:
-            from ..io import atomic_path
-
-            with atomic_path(args.csv) as tmp:
-                tmp.write_text(buf.getvalue())
+        write_csv_rows(flat, args.csv)
         return 0
     cols = ["segment", "voxel_count", "volume_cm3"] + (["mean", "stdev", "median", "min", "max"] if img else [])
     cols += ["surface_area_mm2", "feret_diameter_mm", "roundness"] if args.shape else []
