@@ -9,18 +9,20 @@ pyopencl, or the CPU through numba) and every backend gives bit-identical result
 60
 """
 
-from .backends import available_backends, get_backend
+from . import jitcache
+
+jitcache.configure()  # before numba is imported: where compiled kernels are cached (gpuseg/jitcache.py)
+
+from .backends import available_backends, get_backend  # noqa: E402 (after the cache is chosen)
 from .errors import (BackendUnavailableError, DeviceMemoryError, EmptyRangeError, FileFormatError,
                      FileWriteError, GeometryMismatchError, GpusegError, InvalidInputError, OutOfBoundsError,
                      UnknownSegmentError, UnsupportedDtypeError, UnsupportedParameterError)
-from .editor import Editor, Masking
 from .geometry import Extent, ImageGeometry
 from .image import Image
 from .io import (read_image, read_label_table, read_segmentation, segmentation_from_labelmap, write_labelmap,
                  write_segmentation)
 from .mask import Mask
 from .segmentation import Segment, Segmentation
-from .surface import Surface, closed_surface, mesh_to_mask, segment_surfaces
 from .ops import (GrowCut, add_selected_island, clear, connected_components, copy, fill, hollow, intersect, invert,
                   flood_fill, grow_from_seeds, keep_largest_island, keep_selected_island, label, level_trace, local_threshold, margin, remove_selected_island,
                   remove_small_islands, segment_statistics, smooth, split_islands, statistics, subtract, threshold,
@@ -29,6 +31,25 @@ from .ops import segment_shape
 from .ops import compare_masks, compare_segmentations
 
 from .version import __version__
+
+# The editor and the surface pipeline load on first use, so that a CLI call that needs neither
+# (info, stats, convert) does not pay for importing them (docs/performance.md, start-up).
+_LAZY = {"Editor": "editor", "Masking": "editor", "Surface": "surface", "closed_surface": "surface",
+         "mesh_to_mask": "surface", "segment_surfaces": "surface"}
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'gpuseg' has no attribute {name!r}")
+    import importlib
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
 
 __all__ = [
     "Image", "Mask", "Segment", "Segmentation", "Editor", "Masking", "ImageGeometry", "Extent",

@@ -90,10 +90,44 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def entry() -> None:
+    """The ``gpuseg`` console script and ``python -m gpuseg``: :func:`main`, then a quick exit.
+
+    Python's own interpreter teardown frees numba's compiled kernels one by one, which costs
+    0.25-0.35 s here after every command that ran one (docs/performance.md, start-up): a third
+    of a warm ``gpuseg info``. When the command has left no other Python thread running, the
+    streams are flushed and the ``atexit`` handlers run (so temporary files and logs are
+    handled as in a normal exit), then the process ends with ``os._exit``. Otherwise (a thread
+    still finishing work) it exits normally and waits for it.
+    """
+    rc = main()
+    exit_quickly(rc)
+
+
+def exit_quickly(rc: int) -> None:
+    import atexit
+    import os
+    import threading
+
+    if threading.active_count() != 1:
+        sys.exit(rc)
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError):  # a closed pipe (gpuseg ... | head): report as Python would
+        rc = rc or 120
+    atexit._run_exitfuncs()  # the documented handlers; _run_exitfuncs is what Python itself calls
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(rc)
+
+
 def _one_line(exc: BaseException) -> str:
     """The message on one line (a name with a newline in it is shown escaped)."""
     return str(exc).replace("\r", "\\r").replace("\n", "\\n")
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    entry()
