@@ -20,6 +20,7 @@ OUTPUT_KINDS: dict[str, tuple[tuple[str, ...], str, bool]] = {
                   ".seg.nrrd or .h5 (a segmentation), or .nii, .nii.gz, .nrrd (a labelmap of value 1)", False),
     "mesh": ((".stl", ".obj", ".ply", ".vtp", ".glb", ".gltf"), ".stl, .obj, .ply, .vtp, .glb or .gltf", False),
     "csv": ((".csv",), ".csv (or - for the standard output)", False),
+    "plot": ((".png", ".svg", ".pdf"), ".png, .svg or .pdf", False),
 }
 
 

@@ -28,6 +28,8 @@ def register(sub) -> None:
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print JSON (one object per pair)")
     out.add_argument("--csv", metavar="OUT", help="write a CSV table, one row per pair ('-' for stdout)")
+    p.add_argument("--plot", metavar="PICTURE", help="also draw Dice and HD95 per segment pair into a .png, .svg "
+                                                     "or .pdf")
     add_quiet_arg(p)
     add_backend_arg(p)
     p.set_defaults(func=cmd_compare)
@@ -39,6 +41,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     if args.csv and args.csv != "-":
         check_output(args.csv, "csv", "--csv")
+    if args.plot:
+        check_output(args.plot, "plot", "--plot")
     a = read_segmentation(args.a, backend=args.backend, labels=args.labels)
     b = read_segmentation(args.b, backend=a.backend, labels=args.labels)
     tols = args.tolerance or list(DEFAULT_TOLERANCES_MM)
@@ -49,6 +53,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
         rows = compare_segmentations(a, b, segments=args.segment, tolerances=tols, distances=not args.no_distances,
                                      resample=not args.same_grid, on_pair=step)
+    if args.plot:
+        from pathlib import Path
+
+        from ..plots import plot_comparison
+
+        plot_comparison(rows, args.plot, title=f"{Path(args.a).name} against {Path(args.b).name}")
     if args.json:
         print_json(rows)
         return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from . import add_backend_arg, print_json, write_csv_rows
 from ._checks import add_masking_args, add_quiet_arg, check_output, masking_from_args, progress
@@ -25,6 +26,8 @@ def register(sub) -> None:
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print JSON")
     out.add_argument("--csv", metavar="OUT", help="write a CSV table ('-' for stdout)")
+    p.add_argument("--plot", metavar="PICTURE", help="also draw volumes (bars) and, with --image, intensities "
+                                                     "(box plots) per segment into a .png, .svg or .pdf")
     add_quiet_arg(p)
     add_backend_arg(p)
     p.set_defaults(func=cmd_stats)
@@ -63,20 +66,33 @@ def _load(path: str, backend, labels=None):
 
 def cmd_stats(args: argparse.Namespace) -> int:
     from .. import read_image, statistics
-    from ..ops.stats import flatten_rows
+    from ..ops.stats import DEFAULT_PERCENTILES, flatten_rows
 
     if args.csv and args.csv != "-":
         check_output(args.csv, "csv", "--csv")
+    if args.plot:
+        check_output(args.plot, "plot", "--plot")
     seg = _load(args.segmentation, args.backend, args.labels)
     img = read_image(args.image, backend=seg.backend) if args.image else None
     if img is not None:
         seg.geometry.check_same_grid(img.geometry, "segmentation and image")
     chosen = [seg.segment(s).id for s in args.segment] if args.segment else seg.segment_ids
     rows = []
+    percentiles = tuple(DEFAULT_PERCENTILES)
+    if args.plot:
+        from ..plots import BOX_PERCENTILES
+
+        percentiles = tuple(sorted(set(percentiles) | set(BOX_PERCENTILES)))
     with progress(args, total=len(chosen), desc="statistics", unit="segment") as bar:
         for sid in chosen:
-            rows.extend(statistics(seg, img, segments=[sid], shape=args.shape, surface=args.surface))
+            rows.extend(statistics(seg, img, segments=[sid], shape=args.shape, surface=args.surface,
+                                   percentiles=percentiles))
             bar.update(1)
+    if args.plot:
+        from ..plots import plot_statistics
+
+        plot_statistics(rows, args.plot, colors={s.id: s.color for s in seg},
+                        title=f"{Path(args.segmentation).name}: {len(rows)} segments")
     if args.json:
         print_json(rows)
         return 0
