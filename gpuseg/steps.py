@@ -286,7 +286,7 @@ STEPS: dict[str, dict[str, _Field]] = {
                "mode": Enum(("inside", "medial", "outside"), default="inside")},
     "smooth": {"segment": _seg(), "method": Enum(("median", "opening", "closing"), default="median"),
                "kernel_mm": Num(0, MAX_SIZE_MM, lo_open=True, default=3.0)},
-    "islands": {"segment": _seg(), "operation": Enum(("keep_largest", "remove_small", "keep_selected",
+    "islands": {"segment": _seg(), "operation": Enum(("keep_largest", "remove_small", "split", "keep_selected",
                                                       "remove_selected", "add_selected"), default="keep_largest"),
                 "min_size": Int(0, 2**50, default=1000), "point": Point(), "space": space_key(),
                 "connectivity": Int(6, 26, choices=(6, 26), default=6)},

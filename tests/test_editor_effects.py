@@ -62,13 +62,14 @@ def test_hollow_smooth_islands(backend):
     ed = Editor(seg)
     ed.masking = Masking(overwrite="allow_overlap")
     ref = gpuseg.keep_largest_island(seg["a"].mask).to_numpy()
-    ed.islands("a", "keep_largest")
+    ed.islands("a", "keep_largest", min_size=1)  # the default 1000 would clear it (the largest has 612)
     np.testing.assert_array_equal(seg["a"].mask.to_numpy(), ref)
     assert not seg["a"].mask.to_numpy()[1, 1, 30]
     assert ed.undo() and seg["a"].mask.to_numpy()[1, 1, 30]
     ed.islands("a", "remove_small", min_size=5)
     assert not seg["a"].mask.to_numpy()[1, 1, 30]
     hole = G.ijk_to_world_points([[13, 9, 6]])  # (i, j, k) inside the hole
+    seg["b"].visible = seg["x"].visible = False  # add_selected is bounded by every visible segment
     ed.islands("a", "add_selected", point=hole)
     assert seg["a"].mask.to_numpy()[5:8, 7:11, 12:15].all()
     ed.islands("a", "keep_selected", point=[[10, 6, 5]], space="ijk")
@@ -130,7 +131,7 @@ def test_edit_script_effects(tmp_path):
     image = tmp_path / "img.nrrd"
     gpuseg.write_labelmap(image, np.zeros(G.shape, np.int16), G)
     steps = [{"effect": "masking", "overwrite": "allow_overlap"},
-             {"effect": "islands", "segment": "a", "operation": "keep_largest"},
+             {"effect": "islands", "segment": "a", "operation": "keep_largest", "min_size": 1},
              {"effect": "margin", "segment": "a", "margin_mm": 1.5},
              {"effect": "logical", "segment": "b", "operation": "subtract", "modifier": "a"}]
     script = tmp_path / "s.json"

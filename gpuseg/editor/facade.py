@@ -26,7 +26,7 @@ from typing import Sequence
 import numpy as np
 
 from ..backends.base import format_bytes, parse_bytes
-from ..errors import InvalidInputError, UnknownSegmentError
+from ..errors import InvalidInputError, OutOfBoundsError, UnknownSegmentError
 from ..geometry import Extent
 from ..image import Image
 from ..mask import Mask, box_for_extent, pack_block
@@ -459,30 +459,95 @@ class Editor:
 
     def islands(self, segment: str, operation: str = "keep_largest", *, min_size: int = 1000, point=None,
                 space: str = "world", connectivity: int = 6) -> int:
-        """Slicer's Islands effect: ``keep_largest``, ``remove_small`` (< min_size voxels),
-        ``keep_selected`` / ``remove_selected`` (the island at ``point``) or ``add_selected`` (the
-        background component at ``point``: fill a hole), through masking."""
+        """Slicer's Islands effect (face connectivity by default, as Slicer's), through masking;
+        one undo level. Returns the number of voxels that changed.
+
+        Operations (Slicer's names in brackets):
+
+        * ``keep_largest`` (KEEP_LARGEST_ISLAND): the largest island; the segment is cleared when
+          it has fewer than ``min_size`` voxels, as in Slicer;
+        * ``remove_small`` (REMOVE_SMALL_ISLANDS): islands of fewer than ``min_size`` voxels go;
+        * ``split`` (SPLIT_ISLANDS_TO_SEGMENTS): islands of at least ``min_size`` voxels, largest
+          first; the largest stays in ``segment``, the n-th (n >= 2) becomes a new segment
+          ``<name>_<n>``, as Slicer names them; smaller islands are dropped;
+        * ``keep_selected`` / ``remove_selected`` (KEEP_/REMOVE_SELECTED_ISLAND): the island at
+          ``point``; a click outside the segment changes nothing, as in Slicer;
+        * ``add_selected`` (ADD_SELECTED_ISLAND): adds the region at ``point`` bounded by all
+          visible segments (see :func:`gpuseg.ops.islands.bounded_region`).
+        """
         from ..ops import islands as isl
 
-        mask = self.segmentation.segment(segment).mask
+        seg = self.segmentation
+        sid = seg.segment(segment).id
+        if isinstance(min_size, bool) or not isinstance(min_size, (int, np.integer)) or min_size < 0:
+            raise InvalidInputError(f"min_size must be a non-negative number of voxels, got {min_size!r}")
+        mask = seg[sid].mask
         if operation in ("keep_selected", "remove_selected", "add_selected"):
             if point is None:
                 raise InvalidInputError(f"islands {operation} needs a point")
-            p = self._points_ijk(point, space)
-            if p.shape[0] != 1:
-                raise InvalidInputError(f"islands {operation} takes one point, got {p.shape[0]}")
-            kji = tuple(int(np.floor(v + 0.5)) for v in p[0][::-1])
-            fn = {"keep_selected": isl.keep_selected_island, "remove_selected": isl.remove_selected_island,
-                  "add_selected": isl.add_selected_island}[operation]
-            result = fn(mask, kji, connectivity)
-        elif operation == "keep_largest":
-            result = isl.keep_largest_island(mask, connectivity)
-        elif operation == "remove_small":
-            result = isl.remove_small_islands(mask, min_size, connectivity)
-        else:
-            raise InvalidInputError(f"unknown islands operation {operation!r}; choose keep_largest, remove_small, "
-                                    "keep_selected, remove_selected or add_selected")
-        return self.set_mask(segment, result)
+            kji = self._click_voxel(point, space, f"islands {operation}")
+            if not seg.geometry.contains_index(kji):
+                raise OutOfBoundsError(f"islands {operation}: the point is outside the volume (voxel {kji})")
+            if operation == "add_selected":
+                self.masking.check(seg)
+                visible = [s.mask for s in seg if s.visible]
+                region = isl.bounded_region(visible, kji, connectivity) if visible else None
+                p = self._region_preview(sid, region) if region is not None else None
+                return self.commit(p) if p is not None else 0
+            found = isl.connected_components(mask, connectivity)
+            v = found.label_at(kji)
+            if v == 0:
+                return 0
+            keep = [v] if operation == "keep_selected" else [u for u in range(1, found.n + 1) if u != v]
+            return self.set_mask(sid, found.mask_of(keep))
+        if operation == "keep_largest":
+            return self.set_mask(sid, isl.keep_largest_island(mask, connectivity, min_size))
+        if operation == "remove_small":
+            return self.set_mask(sid, isl.remove_small_islands(mask, min_size, connectivity))
+        if operation == "split":
+            return self._split_islands(sid, min_size, connectivity)
+        raise InvalidInputError(f"unknown islands operation {operation!r}; choose keep_largest, remove_small, split, "
+                                "keep_selected, remove_selected or add_selected")
+
+    def _split_islands(self, sid: str, min_size: int, connectivity: int) -> int:
+        """SPLIT_ISLANDS_TO_SEGMENTS as Slicer runs it: each island after the largest is added to
+        a new segment through masking (Add mode), then the selected segment is set to the
+        largest (Set mode). One undo level, which also removes the new segments."""
+        from ..ops.islands import split_islands
+
+        seg = self.segmentation
+        m = self.masking
+        m.check(seg)
+        src = seg[sid]
+        parts = split_islands(src.mask, min_size, connectivity)
+        ext = src.mask.box_extent
+        if ext.is_empty:
+            return 0
+        box = box_for_extent(ext)
+        b = seg.backend
+        base = src.name or "Label"
+        plan: list[tuple[object, str, np.ndarray]] = []
+        added = []
+        for n, part in enumerate(parts[1:], start=2):
+            new = seg.add_segment(name=f"{base}_{n}")
+            added.append((new.id, new.name, tuple(new.color), new.visible, new.label_value))
+            words = b.to_numpy(part.block(box)) & self._editable(new.id, box, m)
+            plan.append((new, "or", words))
+            if m.overwrite != "allow_overlap":
+                plan += [(s, "andnot", words) for s in seg
+                         if s.id != new.id and (m.overwrite == "overwrite_all" or s.visible)]
+        largest = b.to_numpy(parts[0].block(box)) if parts else np.zeros(box[3:], np.uint32)
+        editable = self._editable(sid, box, m)
+        plan += [(src, "andnot", editable & ~largest), (src, "or", editable & largest)]
+        if m.overwrite != "allow_overlap":
+            plan += [(s, "andnot", editable & largest) for s in seg
+                     if s.id != sid and (m.overwrite == "overwrite_all" or s.visible)]
+        diffs = apply_plan(seg, plan, box)
+        level = make_level(diffs, box)
+        level.added = added
+        if diffs or added:
+            self.history.push(level)
+        return sum(int(np.unpackbits(d.view(np.uint8)).sum()) for _, d in diffs)
 
     def logical(self, segment: str, operation: str, modifier: str | None = None, *,
                 bypass_masking: bool = True) -> int:
