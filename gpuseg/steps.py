@@ -279,6 +279,11 @@ STEPS: dict[str, dict[str, _Field]] = {
     "threshold": {"segment": _seg(), "min": Num(-MAX_COORD, MAX_COORD), "max": Num(-MAX_COORD, MAX_COORD),
                   "auto": Enum(_AUTO, help="instead of min and max")},
     "level_trace": {"segment": _seg(), "point": Point(required=True), "axis": axis_key(), "space": space_key()},
+    "flood_fill": {"segment": _seg(), "point": Point(required=True),
+                   "intensity_tolerance": Num(0, MAX_COORD, default=10.0),
+                   "neighborhood_size_mm": Num(0, MAX_SIZE_MM, default=1.0),
+                   "roi": Points(help="two corner points of a box that clips the source image"),
+                   "space": space_key()},
     "grow_from_seeds": {"seed_locality": Num(0, 10, default=0.0), "segments": Names()},
     "margin": {"segment": _seg(), "margin_mm": Num(-MAX_SIZE_MM, MAX_SIZE_MM, required=True,
                                                   help="grow (> 0) or shrink (< 0)")},
@@ -320,7 +325,7 @@ def validate_step(step: Any, n: int | None = None) -> dict:
             if f.required:
                 raise InvalidInputError(f"{_where(n, eff)}: missing required key {key!r}")
             if key in step and step[key] is None and key not in ("mask_segment", "intensity_range", "modifier",
-                                                                  "point", "segments", "name", "color", "id"):
+                                                                  "point", "segments", "name", "color", "id", "roi"):
                 raise InvalidInputError(f"{_where(n, eff)}: {key}: null is not allowed")
             continue
         try:
@@ -333,6 +338,8 @@ def validate_step(step: Any, n: int | None = None) -> dict:
             raise InvalidInputError(f"{_where(n, eff)}: give either \"min\" and \"max\", or \"auto\"")
         if has_range and float(step["min"]) > float(step["max"]):
             raise InvalidInputError(f"{_where(n, eff)}: min {step['min']} > max {step['max']}")
+    if step.get("roi") is not None and len(step["roi"]) != 2:
+        raise InvalidInputError(f"{_where(n, eff)}: roi: two corner points, got {len(step['roi'])}")
     if eff == "masking" and step.get("editable_area") == "inside" and step.get("mask_segment") is None:
         raise InvalidInputError(f"{_where(n, eff)}: editable_area 'inside' needs mask_segment")
     if eff == "logical" and step["operation"] in ("copy", "union", "subtract", "intersect") \
@@ -494,6 +501,10 @@ def run_step(editor, step: dict, n: int | None = None, *, strict: bool = False,
             return editor.grow_from_seeds(**st)
         if eff == "level_trace":
             return editor.level_trace(st.pop("segment"), st.pop("point"), **st)
+        if eff in ("flood_fill", "local_threshold"):
+            if "roi" in st:
+                st["roi"] = editor_points(geom, st["roi"], step.get("space", "world"))[0]
+            return getattr(editor, eff)(st.pop("segment"), st.pop("point"), **st)
         if eff == "undo":
             return int(editor.undo())
         return int(editor.redo())

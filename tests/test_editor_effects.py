@@ -151,29 +151,6 @@ def _image(backend):
     return img, gpuseg.Image.from_numpy(img, G, backend=backend)
 
 
-def test_flood_fill_effect_matches_skimage_and_honours_masking(backend):
-    from skimage.segmentation import flood
-
-    seg, a, b, x = _scene(backend)
-    arr, img = _image(backend)
-    ed = Editor(seg, img)
-    seed = (6, 9, 20)
-    want = flood(arr, seed, tolerance=25, connectivity=1)
-    ed.masking = Masking(intensity_range=(0, 125))
-    n = ed.flood_fill("a", G.ijk_to_world_points(np.array(seed[::-1], float)), tolerance=25)
-    added = want & (arr <= 125) & ~a  # the flood, inside the editable intensity range
-    np.testing.assert_array_equal(seg["a"].mask.to_numpy(), a | added)
-    np.testing.assert_array_equal(seg["b"].mask.to_numpy(), b & ~(want & (arr <= 125)))  # overwrite_all
-    assert n > 0 and added.any()
-    assert ed.undo()
-    np.testing.assert_array_equal(seg["a"].mask.to_numpy(), a)
-    np.testing.assert_array_equal(seg["b"].mask.to_numpy(), b)
-    with pytest.raises(InvalidInputError, match="one point"):
-        ed.flood_fill("a", [[0, 0, 0], [1, 1, 1]])
-    with pytest.raises(InvalidInputError, match="source image"):
-        Editor(seg).flood_fill("a", [0, 0, 0])
-
-
 def test_local_threshold_effect_equals_the_op_through_masking(backend):
     seg, a, b, x = _scene(backend)
     arr, img = _image(backend)

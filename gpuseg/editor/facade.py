@@ -341,40 +341,63 @@ class Editor:
         self.masking.check(self.segmentation)
         return sid
 
-    def flood_fill_preview(self, segment: str, point, *, tolerance: float = 10.0, neighborhood_mm: float = 0.0,
-                           connectivity: int = 6, space: str = "world") -> StrokePreview | None:
-        """The Flood filling effect (Slicer's SegmentEditorExtraEffects) as a preview.
+    def _roi_extent(self, roi, space: str) -> Extent | None:
+        """An ROI as a voxel Extent: an Extent, or two corner points (in ``space``) whose voxel
+        box, from floor of the lower to ceil of the upper index per axis, is taken as Slicer's
+        cropOrientedImage does; clipped to the grid."""
+        if roi is None or isinstance(roi, Extent):
+            return roi
+        p = self._points_ijk(roi, space)
+        if p.shape[0] != 2:
+            raise InvalidInputError(f"an roi is two corner points, got {p.shape[0]}")
+        lo, hi = np.floor(p.min(0)).astype(int), np.ceil(p.max(0)).astype(int)  # (i, j, k)
+        return Extent(lo[2], hi[2] + 1, lo[1], hi[1] + 1, lo[0], hi[0] + 1).clip(self.segmentation.geometry.shape)
 
-        The region is the voxels connected to the clicked voxel whose intensity is within
-        ``tolerance`` of the clicked voxel's (or of the mean over ``neighborhood_mm`` around it),
-        as :func:`gpuseg.ops.flood_fill`; committing adds it to ``segment`` through masking (the
-        flood itself is computed on the whole image, masking applies when it is added).
+    def _editable_mask(self, sid: str) -> Mask | None:
+        """The editable voxels of the whole grid as a Mask (None when masking restricts nothing):
+        Slicer's edit mask, used as a stencil by the click effects."""
+        if not self.masking.is_restricted:
+            return None
+        seg = self.segmentation
+        box = box_for_extent(seg.geometry.extent)
+        words = self._editable(sid, box, self.masking)
+        return Mask(seg.geometry, seg.backend, seg.backend.asarray(words), box)
+
+    def flood_fill_preview(self, segment: str, point, *, intensity_tolerance: float = 10.0,
+                           neighborhood_size_mm: float = 1.0, roi=None, space: str = "world") -> StrokePreview | None:
+        """Slicer's Flood filling effect (SegmentEditorExtraEffects) as a preview: the region
+        :func:`gpuseg.ops.regions.flood_filling` grows from the clicked voxel (VTK's
+        vtkImageThresholdConnectivity: value ± ``intensity_tolerance``, a voxel joins when at least
+        half of its neighbourhood of ``neighborhood_size_mm`` is in range), with the editable area
+        and intensity range as the flood's stencil, as Slicer's; committing adds it to ``segment``
+        (Add mode: masking and overwrite).
 
         Parameters
         ----------
         segment : str
         point : array_like
             One point.
-        tolerance : float
-            Intensity tolerance (>= 0).
-        neighborhood_mm : float
-            Size of the box whose mean intensity is the reference (0: the voxel's own).
-        connectivity : int
-            6 or 26.
+        intensity_tolerance : float
+            Slicer's IntensityTolerance (default 10).
+        neighborhood_size_mm : float
+            Slicer's NeighborhoodSizeMm (default 1.0), which VTK reads as a radius in voxels.
+        roi : Extent or two points, optional
+            Clip the source image to this box first (Slicer's optional ROI).
         space : str
-            ``world`` or ``ijk``.
+            ``world`` or ``ijk`` (of ``point`` and ``roi``).
 
         Returns
         -------
         StrokePreview or None
             None when the region is empty.
         """
-        from ..ops.regions import flood_fill
+        from ..ops.regions import flood_filling
 
         sid = self._click_start(segment, "flood filling")
         kji = self._click_voxel(point, space, "flood filling")
-        region = flood_fill(self.image, kji, tolerance=tolerance, neighborhood_mm=neighborhood_mm,
-                            connectivity=connectivity)
+        region = flood_filling(self.image, kji, intensity_tolerance=intensity_tolerance,
+                               neighborhood_size_mm=neighborhood_size_mm, mask=self._editable_mask(sid),
+                               roi=self._roi_extent(roi, space))
         return self._region_preview(sid, region)
 
     def flood_fill(self, segment: str, point, **kw) -> int:
