@@ -284,6 +284,14 @@ STEPS: dict[str, dict[str, _Field]] = {
                    "neighborhood_size_mm": Num(0, MAX_SIZE_MM, default=1.0),
                    "roi": Points(help="two corner points of a box that clips the source image"),
                    "space": space_key()},
+    "local_threshold": {"segment": _seg(), "point": Point(required=True),
+                        "min": Num(-MAX_COORD, MAX_COORD, required=True, help="MinimumThreshold"),
+                        "max": Num(-MAX_COORD, MAX_COORD, required=True, help="MaximumThreshold"),
+                        "minimum_diameter_mm": Num(0, MAX_SIZE_MM, default=3.0),
+                        "segmentation_algorithm": Enum(("GrowCut", "Masking"), default="GrowCut"),
+                        "feature_size_mm": Num(0, MAX_SIZE_MM, default=3.0, help="WaterShed only (not offered)"),
+                        "roi": Points(help="two corner points of a box that clips the source image"),
+                        "space": space_key()},
     "grow_from_seeds": {"seed_locality": Num(0, 10, default=0.0), "segments": Names()},
     "margin": {"segment": _seg(), "margin_mm": Num(-MAX_SIZE_MM, MAX_SIZE_MM, required=True,
                                                   help="grow (> 0) or shrink (< 0)")},
@@ -332,6 +340,8 @@ def validate_step(step: Any, n: int | None = None) -> dict:
             f.check(step[key])
         except ValueError as exc:
             raise InvalidInputError(f"{_where(n, eff)}: {key}: {exc}") from None
+    if eff == "local_threshold" and float(step["min"]) > float(step["max"]):
+        raise InvalidInputError(f"{_where(n, eff)}: min {step['min']} > max {step['max']}")
     if eff == "threshold":
         has_range = "min" in step or "max" in step
         if ("auto" in step) == has_range or (has_range and not ("min" in step and "max" in step)):
@@ -504,7 +514,10 @@ def run_step(editor, step: dict, n: int | None = None, *, strict: bool = False,
         if eff in ("flood_fill", "local_threshold"):
             if "roi" in st:
                 st["roi"] = editor_points(geom, st["roi"], step.get("space", "world"))[0]
-            return getattr(editor, eff)(st.pop("segment"), st.pop("point"), **st)
+            if eff == "local_threshold":
+                lo, hi = float(st.pop("min")), float(st.pop("max"))
+                return editor.local_threshold(st.pop("segment"), st.pop("point"), lo, hi, **st)
+            return editor.flood_fill(st.pop("segment"), st.pop("point"), **st)
         if eff == "undo":
             return int(editor.undo())
         return int(editor.redo())

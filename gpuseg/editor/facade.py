@@ -407,11 +407,32 @@ class Editor:
         return self.commit(p) if p is not None else 0
 
     def local_threshold_preview(self, segment: str, point, lo: float, hi: float, *, minimum_diameter_mm: float = 3.0,
-                                connectivity: int = 6, space: str = "world") -> StrokePreview | None:
-        """The Local threshold effect (Slicer's SegmentEditorExtraEffects) as a preview: the voxels
-        in ``[lo, hi]`` connected to the clicked voxel through parts at least
-        ``minimum_diameter_mm`` wide (:func:`gpuseg.ops.local_threshold`), added to ``segment``
-        through masking on commit.
+                                segmentation_algorithm: str = "GrowCut", feature_size_mm: float = 3.0, roi=None,
+                                space: str = "world") -> StrokePreview | None:
+        """Slicer's Local threshold effect (SegmentEditorExtraEffects) as a preview: Ctrl+click at
+        ``point`` with the threshold range ``[lo, hi]`` (:func:`gpuseg.ops.regions.local_threshold`:
+        erode by ``minimum_diameter_mm``, snap, then ``Masking`` or ``GrowCut``). As in Slicer the
+        edit runs with the editable intensity range set to ``[lo, hi]`` (intersected with the one
+        in :attr:`masking`, if any): GrowCut's edit mask and the commit (Add mode, overwrite) use it.
+
+        Parameters
+        ----------
+        segment : str
+        point : array_like
+            One point.
+        lo, hi : float
+            MinimumThreshold and MaximumThreshold.
+        minimum_diameter_mm : float
+            MinimumDiameterMm (default 3).
+        segmentation_algorithm : str
+            SegmentationAlgorithm: ``GrowCut`` (default) or ``Masking``; Slicer's ``WaterShed``
+            is not implemented.
+        feature_size_mm : float
+            FeatureSizeMm (default 3), which Slicer uses only for WaterShed: checked, unused.
+        roi : Extent or two points, optional
+            Clip the source image to this box (Slicer's optional ROI).
+        space : str
+            ``world`` or ``ijk``.
 
         Returns
         -------
@@ -422,9 +443,33 @@ class Editor:
 
         sid = self._click_start(segment, "local threshold")
         kji = self._click_voxel(point, space, "local threshold")
+        f = float(feature_size_mm)
+        if not np.isfinite(f) or f < 0:
+            raise InvalidInputError(f"feature_size_mm must be a non-negative number, got {feature_size_mm!r}")
+        lo, hi = float(lo), float(hi)
+        if not (np.isfinite(lo) and np.isfinite(hi)) or lo > hi:
+            raise InvalidInputError(f"local threshold needs a range lo <= hi, got {lo:g}, {hi:g}")
+        masking = self.masking.copy()
+        if masking.intensity_range is not None:
+            olo, ohi = masking.intensity_range
+            masking.intensity_range = (max(float(olo), lo), min(float(ohi), hi))
+        else:
+            masking.intensity_range = (lo, hi)
+        if masking.intensity_range[0] > masking.intensity_range[1]:
+            return None  # the two ranges do not meet: nothing is editable
+        saved, self.masking = self.masking, masking
+        try:
+            editable = self._editable_mask(sid) if segmentation_algorithm == "GrowCut" else None
+        finally:
+            self.masking = saved
         region = local_threshold(self.image, kji, lo, hi, minimum_diameter_mm=minimum_diameter_mm,
-                                 connectivity=connectivity)
-        return self._region_preview(sid, region)
+                                 segmentation_algorithm=segmentation_algorithm, mask=editable,
+                                 roi=self._roi_extent(roi, space))
+        if region.is_empty():
+            return None
+        ext = region.extent()
+        box, words = pack_block(ext, region.to_numpy(ext))
+        return StrokePreview(sid, False, False, box, words, masking, self)
 
     def local_threshold(self, segment: str, point, lo: float, hi: float, **kw) -> int:
         """Add the local-threshold region at ``point`` to ``segment`` (see

@@ -1,8 +1,10 @@
 """Region growing from a click: flood fill and local threshold (Slicer's Flood Filling and
-Local Threshold effects).
+Local Threshold effects, from SegmentEditorExtraEffects).
 
-Both are a threshold (restricted to an editable mask if given) followed by the island that
-holds the clicked voxel, so they run on the device and are identical on every backend.
+:func:`flood_filling` and :func:`local_threshold` follow the effects' VTK pipelines step by
+step (vtkImageThresholdConnectivity, vtkImageDilateErode3D, vtkITKIslandMath); each step is a
+device kernel or a packed-mask op, so the results are identical on every backend.
+:func:`flood_fill` is the plain form (a range or a tolerance, 6- or 26-connectivity).
 """
 
 from __future__ import annotations
@@ -19,11 +21,10 @@ from ..kernels.regions import NEIGHBORHOOD_THRESHOLD
 from ..mask import Mask, box_for_extent, intersect_box
 from .islands import connected_components
 from .logic import intersect
-from .morphology import margin
 from .threshold import threshold
 
 __all__ = ["flood_fill", "flood_filling", "threshold_connectivity", "vtk_threshold_bounds", "vtk_neighborhood",
-           "local_threshold", "seed_intensity"]
+           "local_threshold", "local_threshold_kernel_size", "LOCAL_THRESHOLD_ALGORITHMS", "seed_intensity"]
 
 
 def _seed(image: Image, kji) -> tuple[int, int, int]:
@@ -208,22 +209,100 @@ def flood_fill(image: Image, seed: Sequence[int], lo: float | None = None, hi: f
     return isl.mask_of([v])
 
 
+LOCAL_THRESHOLD_ALGORITHMS = ("GrowCut", "Masking")
+#: islands smaller than this (5x5x5 voxels) are removed after the erosion, as Slicer does
+LOCAL_THRESHOLD_MIN_ISLAND = 125
+
+
+def local_threshold_kernel_size(minimum_diameter_mm: float, spacing_ijk) -> tuple[int, int, int]:
+    """Slicer's kernel size in voxels per axis (i, j, k): ``int(round((d / s + 1) / 2) * 2 - 1)``
+    (Python's round, halves to even), the nearest odd number of voxels to the diameter."""
+    d = abs(float(minimum_diameter_mm))
+    return tuple(int(round((d / float(s) + 1) / 2) * 2 - 1) for s in spacing_ijk)  # type: ignore[return-value]
+
+
+def _snap(cleaned: Mask, seed, kernel) -> tuple[int, int, int] | None:
+    """Slicer's snapIJKPointsToLabel: the voxel of ``cleaned`` nearest to the seed within
+    ``(k - 1) // 2`` voxels per axis (the first in k, j, i order among equals)."""
+    k, j, i = seed
+    hk, hj, hi = ((kernel[2] - 1) // 2, (kernel[1] - 1) // 2, (kernel[0] - 1) // 2)
+    win = Extent(k - hk, k + hk + 1, j - hj, j + hj + 1, i - hi, i + hi + 1).clip(cleaned.shape)
+    if win.is_empty:
+        return None
+    block = cleaned.to_numpy(win)
+    best, where = None, None
+    for kk, jj, ii in zip(*np.nonzero(block)):  # raster order = Slicer's k, j, i loops
+        p = (int(kk) + win.k0, int(jj) + win.j0, int(ii) + win.i0)
+        d2 = float((p[2] - i) ** 2 + (p[1] - j) ** 2 + (p[0] - k) ** 2)
+        if best is None or d2 < best:
+            best, where = d2, p
+    return where
+
+
 def local_threshold(image: Image, seed: Sequence[int], lo: float, hi: float, *, minimum_diameter_mm: float = 3.0,
-                    connectivity: int = 6, mask: Mask | None = None) -> Mask:
-    """Slicer's Local Threshold: voxels in ``[lo, hi]`` connected to ``seed`` through parts at least
-    ``minimum_diameter_mm`` wide (shrink by half the diameter, keep the seed's island, grow it
-    back, and keep only voxels in range), so thin bridges to other structures do not leak."""
+                    segmentation_algorithm: str = "GrowCut", mask: Mask | None = None,
+                    roi: Extent | None = None) -> Mask:
+    """Slicer's Local threshold effect (SegmentEditorExtraEffects) from the voxel ``(k, j, i)``.
+
+    The pipeline, as the effect runs it on the source image (clipped to ``roi``):
+
+    1. ``thresh``: voxels in ``[lo, hi]`` (bounds cast to the image type as VTK does);
+    2. erode ``thresh`` with vtkImageDilateErode3D's ellipsoid of
+       :func:`local_threshold_kernel_size` voxels (``MinimumDiameterMm``), and remove islands
+       of fewer than 125 voxels (face connectivity);
+    3. snap the seed to the nearest remaining voxel within half a kernel; no voxel: empty;
+    4. ``Masking``: dilate the *other* islands with a kernel of ``2k - 1`` voxels, take them out
+       of ``thresh``, and keep the face-connected region of the seed; ``GrowCut``: grow from
+       three seeds (the other islands, the seed's island, the voxels outside the range) with
+       :func:`gpuseg.ops.grow.grow_from_seeds` over the clipped image, editable only in ``mask``
+       and the range, and keep what the seed's island grew to.
+
+    ``mask`` is the editable area (Slicer's edit mask, used by GrowCut). WaterShed, Slicer's
+    third algorithm, is not offered (it needs ITK's morphological watershed).
+    """
+    from .grow import grow_from_seeds
+    from .islands import remove_small_islands
+    from .logic import subtract as _subtract
+    from .morphology import dilate_erode_3d
+
     k, j, i = _seed(image, seed)
+    if segmentation_algorithm not in LOCAL_THRESHOLD_ALGORITHMS:
+        hint = " (WaterShed is not implemented)" if segmentation_algorithm == "WaterShed" else ""
+        raise InvalidInputError(f"unknown segmentation algorithm {segmentation_algorithm!r}{hint}; choose "
+                                f"{' or '.join(LOCAL_THRESHOLD_ALGORITHMS)}")
     d = float(minimum_diameter_mm)
-    if not math.isfinite(d) or d < 0:
-        raise InvalidInputError(f"minimum diameter must be a non-negative number of mm, got {minimum_diameter_mm!r}")
-    inside = threshold(image, lo, hi, mask=mask)
-    core = margin(inside, -d / 2) if d > 0 else inside
-    isl = connected_components(core, connectivity)
-    v = isl.label_at((k, j, i))
-    if v == 0:
-        return Mask.empty(image.geometry, backend=image.backend)
-    region = isl.mask_of([v])
-    if d > 0:
-        region = margin(region, d / 2)
-    return intersect(region, inside).shrink_()
+    if not math.isfinite(d):
+        raise InvalidInputError(f"minimum diameter must be a number of mm, got {minimum_diameter_mm!r}")
+    geom, b = image.geometry, image.backend
+    empty = Mask.empty(geom, backend=b)
+    ext = geom.extent if roi is None else _roi(roi, geom)
+    kernel = local_threshold_kernel_size(d, geom.spacing)
+    if all(v <= 0 for v in kernel):
+        return empty  # Slicer: "feature too small", nothing is applied
+    kernel = tuple(max(1, v) for v in kernel)  # an axis of -1 (d far below the spacing): no erosion along it
+    if ext.is_empty or not (ext.k0 <= k < ext.k1 and ext.j0 <= j < ext.j1 and ext.i0 <= i < ext.i1):
+        return empty
+    blo, bhi = vtk_threshold_bounds(image.dtype, lo, hi)
+    if blo > bhi:
+        return empty
+    thresh = threshold(image, blo, bhi, extent=ext)
+    eroded = dilate_erode_3d(thresh, kernel, "erode", bounds=ext)
+    cleaned = remove_small_islands(eroded, LOCAL_THRESHOLD_MIN_ISLAND, 6)
+    snapped = _snap(cleaned, (k, j, i), kernel)
+    if snapped is None:
+        return empty
+    isl = connected_components(cleaned, 6)
+    v = isl.label_at(snapped)
+    others = isl.mask_of([u for u in range(1, isl.n + 1) if u != v])
+    if segmentation_algorithm == "Masking":
+        grown = dilate_erode_3d(others, tuple(2 * x - 1 for x in kernel), "dilate", bounds=ext)
+        inside = _subtract(thresh, grown)
+        found = connected_components(inside, 6)
+        u = found.label_at(snapped)
+        return found.mask_of([u]) if u else empty
+    from .logic import invert as _invert
+
+    selected = isl.mask_of([v])
+    outside = _invert(thresh, ext)
+    editable = thresh if mask is None else intersect(mask, thresh)
+    return grow_from_seeds(image, [others, selected, outside], mask=editable, region=ext)[1].shrink_()
