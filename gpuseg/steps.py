@@ -255,7 +255,10 @@ def axis_key() -> Int:
 
 _EDITABLE = ("everywhere", "inside_all", "inside_visible", "outside_all", "outside_visible", "inside")
 _OVERWRITE = ("overwrite_all", "overwrite_visible", "allow_overlap")
-_AUTO = ("otsu", "huang", "isodata", "li", "mean", "minimum", "triangle", "yen")
+_AUTO = ("OTSU", "HUANG", "ISO_DATA", "KITTLER_ILLINGWORTH", "MAXIMUM_ENTROPY", "MOMENTS", "RENYI_ENTROPY",
+         "SHANBHAG", "TRIANGLE", "YEN", "INTERMODES", "LI",
+         "otsu", "huang", "isodata", "li", "mean", "minimum", "triangle", "yen")
+_AUTO_MODES = ("SET_LOWER_MAX", "SET_MIN_UPPER", "SET_LOWER", "SET_UPPER")
 _BRUSH = {"segment": _seg(), "points": Points(required=True, help="the stroke's points"),
           "diameter_mm": Num(0, MAX_DIAMETER_MM, lo_open=True, default=5.0),
           "shape": Enum(("sphere", "disc", "pixel"), default="sphere"), "axis": axis_key(), "space": space_key()}
@@ -277,7 +280,9 @@ STEPS: dict[str, dict[str, _Field]] = {
                  "depth_mm": Num(0, MAX_SIZE_MM, default=0.0), "all_visible": Bool(default=False),
                  "space": space_key()},
     "threshold": {"segment": _seg(), "min": Num(-MAX_COORD, MAX_COORD), "max": Num(-MAX_COORD, MAX_COORD),
-                  "auto": Enum(_AUTO, help="instead of min and max")},
+                  "auto": Enum(_AUTO, help="instead of min and max (upper case: Slicer's methods)"),
+                  "auto_mode": Enum(_AUTO_MODES, default="SET_LOWER_MAX",
+                                    help="with auto; SET_LOWER / SET_UPPER replace one end of min, max")},
     "level_trace": {"segment": _seg(), "point": Point(required=True), "axis": axis_key(), "space": space_key()},
     "flood_fill": {"segment": _seg(), "point": Point(required=True),
                    "intensity_tolerance": Num(0, MAX_COORD, default=10.0),
@@ -344,8 +349,14 @@ def validate_step(step: Any, n: int | None = None) -> dict:
         raise InvalidInputError(f"{_where(n, eff)}: min {step['min']} > max {step['max']}")
     if eff == "threshold":
         has_range = "min" in step or "max" in step
-        if ("auto" in step) == has_range or (has_range and not ("min" in step and "max" in step)):
-            raise InvalidInputError(f"{_where(n, eff)}: give either \"min\" and \"max\", or \"auto\"")
+        keeps_end = step.get("auto_mode") in ("SET_LOWER", "SET_UPPER")
+        if has_range and not ("min" in step and "max" in step):
+            raise InvalidInputError(f"{_where(n, eff)}: give both \"min\" and \"max\" (or either \"auto\")")
+        if ("auto" in step) == has_range and not ("auto" in step and keeps_end):
+            raise InvalidInputError(f"{_where(n, eff)}: give either \"min\" and \"max\", or \"auto\" "
+                                    "(min and max go with auto only for auto_mode SET_LOWER or SET_UPPER)")
+        if "auto_mode" in step and "auto" not in step:
+            raise InvalidInputError(f"{_where(n, eff)}: \"auto_mode\" needs \"auto\"")
         if has_range and float(step["min"]) > float(step["max"]):
             raise InvalidInputError(f"{_where(n, eff)}: min {step['min']} > max {step['max']}")
     if step.get("roi") is not None and len(step["roi"]) != 2:
@@ -503,7 +514,9 @@ def run_step(editor, step: dict, n: int | None = None, *, strict: bool = False,
         if eff == "scissors":
             return editor.scissors(st.pop("segment"), st.pop("points"), **st)
         if eff == "threshold":
-            lo, hi = editor.auto_threshold(st["auto"]) if "auto" in st else (float(st["min"]), float(st["max"]))
+            cur = (float(st["min"]), float(st["max"])) if "min" in st else None
+            lo, hi = editor.auto_threshold(st["auto"], st.get("auto_mode", "SET_LOWER_MAX"), cur) \
+                if "auto" in st else cur
             return editor.threshold(st["segment"], lo, hi)
         if eff in ("margin", "hollow", "smooth", "islands", "logical"):
             return getattr(editor, eff)(st.pop("segment"), **st)

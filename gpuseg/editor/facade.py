@@ -704,14 +704,18 @@ class Editor:
         words = self.segmentation.backend.to_numpy(inside.block(box)) if inside.nbytes else np.zeros(box[3:], np.uint32)
         return StrokePreview(sid, False, False, box, words, self.masking.copy(), self, replace=True)
 
-    def auto_threshold(self, method: str = "otsu") -> tuple[float, float]:
-        """A threshold range from the source image's histogram (computed on the device): the range
-        above the threshold value, as Slicer's "threshold above" (see
-        :func:`gpuseg.ops.autothreshold.auto_threshold`). Methods: otsu, huang, isodata, li,
-        mean, minimum, triangle, yen; int16/uint16 images."""
+    def auto_threshold(self, method: str = "OTSU", mode: str = "SET_LOWER_MAX",
+                       current: tuple[float, float] | None = None) -> tuple[float, float]:
+        """A threshold range from the source image's histogram, as Slicer's Auto threshold sets it
+        (see :func:`gpuseg.ops.autothreshold.auto_threshold`): Slicer's methods (OTSU, HUANG,
+        ISO_DATA, KITTLER_ILLINGWORTH, MAXIMUM_ENTROPY, MOMENTS, RENYI_ENTROPY, SHANBHAG,
+        TRIANGLE, YEN, INTERMODES, LI; every image type) or the exact-histogram ones (otsu,
+        huang, isodata, li, mean, minimum, triangle, yen; int16/uint16), and the modes
+        SET_LOWER_MAX (threshold above, default), SET_MIN_UPPER (threshold below), SET_LOWER and
+        SET_UPPER (replace one end of ``current``)."""
         if self.image is None:
             raise InvalidInputError("auto-threshold needs the source image")
-        return auto_threshold(self.image, method)
+        return auto_threshold(self.image, method, mode, current)
 
     # --- undo / redo ------------------------------------------------------------------------
     @property
