@@ -255,7 +255,10 @@ def axis_key() -> Int:
 
 _EDITABLE = ("everywhere", "inside_all", "inside_visible", "outside_all", "outside_visible", "inside")
 _OVERWRITE = ("overwrite_all", "overwrite_visible", "allow_overlap")
-_AUTO = ("otsu", "huang", "isodata", "li", "mean", "minimum", "triangle", "yen")
+_AUTO = ("OTSU", "HUANG", "ISO_DATA", "KITTLER_ILLINGWORTH", "MAXIMUM_ENTROPY", "MOMENTS", "RENYI_ENTROPY",
+         "SHANBHAG", "TRIANGLE", "YEN", "INTERMODES", "LI",
+         "otsu", "huang", "isodata", "li", "mean", "minimum", "triangle", "yen")
+_AUTO_MODES = ("SET_LOWER_MAX", "SET_MIN_UPPER", "SET_LOWER", "SET_UPPER")
 _BRUSH = {"segment": _seg(), "points": Points(required=True, help="the stroke's points"),
           "diameter_mm": Num(0, MAX_DIAMETER_MM, lo_open=True, default=5.0),
           "shape": Enum(("sphere", "disc", "pixel"), default="sphere"), "axis": axis_key(), "space": space_key()}
@@ -277,8 +280,23 @@ STEPS: dict[str, dict[str, _Field]] = {
                  "depth_mm": Num(0, MAX_SIZE_MM, default=0.0), "all_visible": Bool(default=False),
                  "space": space_key()},
     "threshold": {"segment": _seg(), "min": Num(-MAX_COORD, MAX_COORD), "max": Num(-MAX_COORD, MAX_COORD),
-                  "auto": Enum(_AUTO, help="instead of min and max")},
+                  "auto": Enum(_AUTO, help="instead of min and max (upper case: Slicer's methods)"),
+                  "auto_mode": Enum(_AUTO_MODES, default="SET_LOWER_MAX",
+                                    help="with auto; SET_LOWER / SET_UPPER replace one end of min, max")},
     "level_trace": {"segment": _seg(), "point": Point(required=True), "axis": axis_key(), "space": space_key()},
+    "flood_fill": {"segment": _seg(), "point": Point(required=True),
+                   "intensity_tolerance": Num(0, MAX_COORD, default=10.0),
+                   "neighborhood_size_mm": Num(0, MAX_SIZE_MM, default=1.0),
+                   "roi": Points(help="two corner points of a box that clips the source image"),
+                   "space": space_key()},
+    "local_threshold": {"segment": _seg(), "point": Point(required=True),
+                        "min": Num(-MAX_COORD, MAX_COORD, required=True, help="MinimumThreshold"),
+                        "max": Num(-MAX_COORD, MAX_COORD, required=True, help="MaximumThreshold"),
+                        "minimum_diameter_mm": Num(0, MAX_SIZE_MM, default=3.0),
+                        "segmentation_algorithm": Enum(("GrowCut", "Masking"), default="GrowCut"),
+                        "feature_size_mm": Num(0, MAX_SIZE_MM, default=3.0, help="WaterShed only (not offered)"),
+                        "roi": Points(help="two corner points of a box that clips the source image"),
+                        "space": space_key()},
     "grow_from_seeds": {"seed_locality": Num(0, 10, default=0.0), "segments": Names()},
     "margin": {"segment": _seg(), "margin_mm": Num(-MAX_SIZE_MM, MAX_SIZE_MM, required=True,
                                                   help="grow (> 0) or shrink (< 0)")},
@@ -286,7 +304,7 @@ STEPS: dict[str, dict[str, _Field]] = {
                "mode": Enum(("inside", "medial", "outside"), default="inside")},
     "smooth": {"segment": _seg(), "method": Enum(("median", "opening", "closing"), default="median"),
                "kernel_mm": Num(0, MAX_SIZE_MM, lo_open=True, default=3.0)},
-    "islands": {"segment": _seg(), "operation": Enum(("keep_largest", "remove_small", "keep_selected",
+    "islands": {"segment": _seg(), "operation": Enum(("keep_largest", "remove_small", "split", "keep_selected",
                                                       "remove_selected", "add_selected"), default="keep_largest"),
                 "min_size": Int(0, 2**50, default=1000), "point": Point(), "space": space_key(),
                 "connectivity": Int(6, 26, choices=(6, 26), default=6)},
@@ -320,19 +338,29 @@ def validate_step(step: Any, n: int | None = None) -> dict:
             if f.required:
                 raise InvalidInputError(f"{_where(n, eff)}: missing required key {key!r}")
             if key in step and step[key] is None and key not in ("mask_segment", "intensity_range", "modifier",
-                                                                  "point", "segments", "name", "color", "id"):
+                                                                  "point", "segments", "name", "color", "id", "roi"):
                 raise InvalidInputError(f"{_where(n, eff)}: {key}: null is not allowed")
             continue
         try:
             f.check(step[key])
         except ValueError as exc:
             raise InvalidInputError(f"{_where(n, eff)}: {key}: {exc}") from None
+    if eff == "local_threshold" and float(step["min"]) > float(step["max"]):
+        raise InvalidInputError(f"{_where(n, eff)}: min {step['min']} > max {step['max']}")
     if eff == "threshold":
         has_range = "min" in step or "max" in step
-        if ("auto" in step) == has_range or (has_range and not ("min" in step and "max" in step)):
-            raise InvalidInputError(f"{_where(n, eff)}: give either \"min\" and \"max\", or \"auto\"")
+        keeps_end = step.get("auto_mode") in ("SET_LOWER", "SET_UPPER")
+        if has_range and not ("min" in step and "max" in step):
+            raise InvalidInputError(f"{_where(n, eff)}: give both \"min\" and \"max\" (or either \"auto\")")
+        if ("auto" in step) == has_range and not ("auto" in step and keeps_end):
+            raise InvalidInputError(f"{_where(n, eff)}: give either \"min\" and \"max\", or \"auto\" "
+                                    "(min and max go with auto only for auto_mode SET_LOWER or SET_UPPER)")
+        if "auto_mode" in step and "auto" not in step:
+            raise InvalidInputError(f"{_where(n, eff)}: \"auto_mode\" needs \"auto\"")
         if has_range and float(step["min"]) > float(step["max"]):
             raise InvalidInputError(f"{_where(n, eff)}: min {step['min']} > max {step['max']}")
+    if step.get("roi") is not None and len(step["roi"]) != 2:
+        raise InvalidInputError(f"{_where(n, eff)}: roi: two corner points, got {len(step['roi'])}")
     if eff == "masking" and step.get("editable_area") == "inside" and step.get("mask_segment") is None:
         raise InvalidInputError(f"{_where(n, eff)}: editable_area 'inside' needs mask_segment")
     if eff == "logical" and step["operation"] in ("copy", "union", "subtract", "intersect") \
@@ -486,7 +514,9 @@ def run_step(editor, step: dict, n: int | None = None, *, strict: bool = False,
         if eff == "scissors":
             return editor.scissors(st.pop("segment"), st.pop("points"), **st)
         if eff == "threshold":
-            lo, hi = editor.auto_threshold(st["auto"]) if "auto" in st else (float(st["min"]), float(st["max"]))
+            cur = (float(st["min"]), float(st["max"])) if "min" in st else None
+            lo, hi = editor.auto_threshold(st["auto"], st.get("auto_mode", "SET_LOWER_MAX"), cur) \
+                if "auto" in st else cur
             return editor.threshold(st["segment"], lo, hi)
         if eff in ("margin", "hollow", "smooth", "islands", "logical"):
             return getattr(editor, eff)(st.pop("segment"), **st)
@@ -494,6 +524,13 @@ def run_step(editor, step: dict, n: int | None = None, *, strict: bool = False,
             return editor.grow_from_seeds(**st)
         if eff == "level_trace":
             return editor.level_trace(st.pop("segment"), st.pop("point"), **st)
+        if eff in ("flood_fill", "local_threshold"):
+            if "roi" in st:
+                st["roi"] = editor_points(geom, st["roi"], step.get("space", "world"))[0]
+            if eff == "local_threshold":
+                lo, hi = float(st.pop("min")), float(st.pop("max"))
+                return editor.local_threshold(st.pop("segment"), st.pop("point"), lo, hi, **st)
+            return editor.flood_fill(st.pop("segment"), st.pop("point"), **st)
         if eff == "undo":
             return int(editor.undo())
         return int(editor.redo())

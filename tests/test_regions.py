@@ -49,11 +49,24 @@ def test_local_threshold_stops_at_thin_bridges(backend):
     img = Image.from_numpy(a, g, backend=backend)
     leak = gpuseg.flood_fill(img, (4, 9, 10), 50, 200)
     assert leak.count() == int((a == 100).sum())  # a flood fill leaks through the bridge
-    local = gpuseg.local_threshold(img, (4, 9, 10), 50, 200, minimum_diameter_mm=3.0).to_numpy()
+    bright = a == 100
+    a = a + np.random.default_rng(0).integers(0, 10, g.shape).astype(np.int16)  # ties make GrowCut degenerate
+    img = Image.from_numpy(a, g, backend=backend)
     first = np.zeros(g.shape, bool)
     first[2:7, 5:15, 5:20] = True
-    assert not (local & ~first).any()  # nothing beyond the seed's block: the bridge did not leak
-    assert local[4, 9, 10] and local[first].mean() > 0.9  # the block, less its rounded-off corners
+    second = np.zeros(g.shape, bool)
+    second[2:7, 5:15, 35:50] = True
+    for algorithm in ("GrowCut", "Masking"):
+        local = gpuseg.local_threshold(img, (4, 9, 10), 50, 200, minimum_diameter_mm=3.0,
+                                       segmentation_algorithm=algorithm).to_numpy()
+        assert not (local & second).any(), algorithm  # the bridge did not leak into the other block
+        assert local[first].all(), algorithm  # the whole block, eroded corners grown back
+        assert local[4, 9, 20:35].sum() < 15, algorithm  # at most part of the bridge
+    # GrowCut on a uniform image is all ties (distance 0 from both islands), which go to the first
+    # seed (the other islands): only the eroded core stays
+    local = gpuseg.local_threshold(Image.from_numpy(np.where(bright, 100, 0).astype(np.int16), g, backend=backend),
+                                   (4, 9, 10), 50, 200).to_numpy()
+    assert local.sum() == 3 * 8 * 13 and local[first].sum() == local.sum()
 
 
 def test_flood_on_real_ct_liver(backend):

@@ -18,7 +18,7 @@ def numpy_stats(a, m, g):
     c = g.ijk_to_world_points(np.array([i.mean(), j.mean(), k.mean()]))
     out = {"voxel_count": int(m.sum()), "centroid_lps": c, "min": v.min(), "max": v.max(), "mean": v.mean(),
            "stdev": v.std(ddof=1) if v.size > 1 else 0.0}
-    if a.dtype in (np.int16, np.uint16):
+    if a.dtype in (np.int16, np.uint16, np.int32, np.float32):  # every type is exact now
         out.update({"median": np.median(v), "percentile_05": np.percentile(v, 5), "percentile_95": np.percentile(v, 95)})
     return out
 

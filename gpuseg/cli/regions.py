@@ -22,7 +22,8 @@ def register(sub) -> None:
     op.add_argument("--keep-largest", action="store_true", help="keep only the largest island")
     op.add_argument("--remove-small", type=int, metavar="N", help="remove islands smaller than N voxels")
     op.add_argument("--split", action="store_true", help="one segment per island (largest stays in place)")
-    p.add_argument("--min-size", type=int, default=None, help="with --split: drop islands smaller than this (voxels)")
+    p.add_argument("--min-size", type=int, default=None, help="with --split: drop islands smaller than this (voxels); with --keep-largest: clear the "
+                   "segment when its largest island is smaller (Slicer's MinimumSize; default 0 here)")
     p.add_argument("--connectivity", type=int, choices=[6, 26], default=6, help="6 (faces, Slicer's) or 26")
     p.add_argument("-o", "--output", required=True,
                    help="output segmentation file (.seg.nrrd, .nrrd, .nii, .nii.gz, .h5 or .dcm)")
@@ -51,8 +52,8 @@ def cmd_islands(args: argparse.Namespace) -> int:
     check_output(args.output, "editable")
     if args.remove_small is not None and args.remove_small < 0:
         raise InvalidInputError(f"--remove-small must not be negative, got {args.remove_small}")
-    if args.min_size is not None and not args.split:
-        raise InvalidInputError("--min-size goes with --split (use --remove-small N otherwise)")
+    if args.min_size is not None and not (args.split or args.keep_largest):
+        raise InvalidInputError("--min-size goes with --split or --keep-largest (use --remove-small N otherwise)")
     if args.min_size is not None and args.min_size < 0:
         raise InvalidInputError(f"--min-size must not be negative, got {args.min_size}")
     masking = masking_from_args(args)
@@ -77,7 +78,8 @@ def cmd_islands(args: argparse.Namespace) -> int:
         masking.check(seg)
         n = connected_components(s.mask, args.connectivity).n
         if args.keep_largest:
-            changed = ed.islands(s.id, "keep_largest", connectivity=args.connectivity)
+            # Slicer's MinimumSize: the segment is cleared when its largest island is smaller
+            changed = ed.islands(s.id, "keep_largest", min_size=args.min_size or 0, connectivity=args.connectivity)
             print(f"{s.name!r}: kept the largest of {n} islands ({s.mask.count()} voxels; {changed} changed)")
         else:
             changed = ed.islands(s.id, "remove_small", min_size=args.remove_small, connectivity=args.connectivity)

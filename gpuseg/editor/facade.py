@@ -26,7 +26,7 @@ from typing import Sequence
 import numpy as np
 
 from ..backends.base import format_bytes, parse_bytes
-from ..errors import InvalidInputError, UnknownSegmentError
+from ..errors import InvalidInputError, OutOfBoundsError, UnknownSegmentError
 from ..geometry import Extent
 from ..image import Image
 from ..mask import Mask, box_for_extent, pack_block
@@ -341,40 +341,63 @@ class Editor:
         self.masking.check(self.segmentation)
         return sid
 
-    def flood_fill_preview(self, segment: str, point, *, tolerance: float = 10.0, neighborhood_mm: float = 0.0,
-                           connectivity: int = 6, space: str = "world") -> StrokePreview | None:
-        """The Flood filling effect (Slicer's SegmentEditorExtraEffects) as a preview.
+    def _roi_extent(self, roi, space: str) -> Extent | None:
+        """An ROI as a voxel Extent: an Extent, or two corner points (in ``space``) whose voxel
+        box, from floor of the lower to ceil of the upper index per axis, is taken as Slicer's
+        cropOrientedImage does; clipped to the grid."""
+        if roi is None or isinstance(roi, Extent):
+            return roi
+        p = self._points_ijk(roi, space)
+        if p.shape[0] != 2:
+            raise InvalidInputError(f"an roi is two corner points, got {p.shape[0]}")
+        lo, hi = np.floor(p.min(0)).astype(int), np.ceil(p.max(0)).astype(int)  # (i, j, k)
+        return Extent(lo[2], hi[2] + 1, lo[1], hi[1] + 1, lo[0], hi[0] + 1).clip(self.segmentation.geometry.shape)
 
-        The region is the voxels connected to the clicked voxel whose intensity is within
-        ``tolerance`` of the clicked voxel's (or of the mean over ``neighborhood_mm`` around it),
-        as :func:`gpuseg.ops.flood_fill`; committing adds it to ``segment`` through masking (the
-        flood itself is computed on the whole image, masking applies when it is added).
+    def _editable_mask(self, sid: str) -> Mask | None:
+        """The editable voxels of the whole grid as a Mask (None when masking restricts nothing):
+        Slicer's edit mask, used as a stencil by the click effects."""
+        if not self.masking.is_restricted:
+            return None
+        seg = self.segmentation
+        box = box_for_extent(seg.geometry.extent)
+        words = self._editable(sid, box, self.masking)
+        return Mask(seg.geometry, seg.backend, seg.backend.asarray(words), box)
+
+    def flood_fill_preview(self, segment: str, point, *, intensity_tolerance: float = 10.0,
+                           neighborhood_size_mm: float = 1.0, roi=None, space: str = "world") -> StrokePreview | None:
+        """Slicer's Flood filling effect (SegmentEditorExtraEffects) as a preview: the region
+        :func:`gpuseg.ops.regions.flood_filling` grows from the clicked voxel (VTK's
+        vtkImageThresholdConnectivity: value ± ``intensity_tolerance``, a voxel joins when at least
+        half of its neighbourhood of ``neighborhood_size_mm`` is in range), with the editable area
+        and intensity range as the flood's stencil, as Slicer's; committing adds it to ``segment``
+        (Add mode: masking and overwrite).
 
         Parameters
         ----------
         segment : str
         point : array_like
             One point.
-        tolerance : float
-            Intensity tolerance (>= 0).
-        neighborhood_mm : float
-            Size of the box whose mean intensity is the reference (0: the voxel's own).
-        connectivity : int
-            6 or 26.
+        intensity_tolerance : float
+            Slicer's IntensityTolerance (default 10).
+        neighborhood_size_mm : float
+            Slicer's NeighborhoodSizeMm (default 1.0), which VTK reads as a radius in voxels.
+        roi : Extent or two points, optional
+            Clip the source image to this box first (Slicer's optional ROI).
         space : str
-            ``world`` or ``ijk``.
+            ``world`` or ``ijk`` (of ``point`` and ``roi``).
 
         Returns
         -------
         StrokePreview or None
             None when the region is empty.
         """
-        from ..ops.regions import flood_fill
+        from ..ops.regions import flood_filling
 
         sid = self._click_start(segment, "flood filling")
         kji = self._click_voxel(point, space, "flood filling")
-        region = flood_fill(self.image, kji, tolerance=tolerance, neighborhood_mm=neighborhood_mm,
-                            connectivity=connectivity)
+        region = flood_filling(self.image, kji, intensity_tolerance=intensity_tolerance,
+                               neighborhood_size_mm=neighborhood_size_mm, mask=self._editable_mask(sid),
+                               roi=self._roi_extent(roi, space))
         return self._region_preview(sid, region)
 
     def flood_fill(self, segment: str, point, **kw) -> int:
@@ -384,11 +407,32 @@ class Editor:
         return self.commit(p) if p is not None else 0
 
     def local_threshold_preview(self, segment: str, point, lo: float, hi: float, *, minimum_diameter_mm: float = 3.0,
-                                connectivity: int = 6, space: str = "world") -> StrokePreview | None:
-        """The Local threshold effect (Slicer's SegmentEditorExtraEffects) as a preview: the voxels
-        in ``[lo, hi]`` connected to the clicked voxel through parts at least
-        ``minimum_diameter_mm`` wide (:func:`gpuseg.ops.local_threshold`), added to ``segment``
-        through masking on commit.
+                                segmentation_algorithm: str = "GrowCut", feature_size_mm: float = 3.0, roi=None,
+                                space: str = "world") -> StrokePreview | None:
+        """Slicer's Local threshold effect (SegmentEditorExtraEffects) as a preview: Ctrl+click at
+        ``point`` with the threshold range ``[lo, hi]`` (:func:`gpuseg.ops.regions.local_threshold`:
+        erode by ``minimum_diameter_mm``, snap, then ``Masking`` or ``GrowCut``). As in Slicer the
+        edit runs with the editable intensity range set to ``[lo, hi]`` (intersected with the one
+        in :attr:`masking`, if any): GrowCut's edit mask and the commit (Add mode, overwrite) use it.
+
+        Parameters
+        ----------
+        segment : str
+        point : array_like
+            One point.
+        lo, hi : float
+            MinimumThreshold and MaximumThreshold.
+        minimum_diameter_mm : float
+            MinimumDiameterMm (default 3).
+        segmentation_algorithm : str
+            SegmentationAlgorithm: ``GrowCut`` (default) or ``Masking``; Slicer's ``WaterShed``
+            is not implemented.
+        feature_size_mm : float
+            FeatureSizeMm (default 3), which Slicer uses only for WaterShed: checked, unused.
+        roi : Extent or two points, optional
+            Clip the source image to this box (Slicer's optional ROI).
+        space : str
+            ``world`` or ``ijk``.
 
         Returns
         -------
@@ -399,9 +443,33 @@ class Editor:
 
         sid = self._click_start(segment, "local threshold")
         kji = self._click_voxel(point, space, "local threshold")
+        f = float(feature_size_mm)
+        if not np.isfinite(f) or f < 0:
+            raise InvalidInputError(f"feature_size_mm must be a non-negative number, got {feature_size_mm!r}")
+        lo, hi = float(lo), float(hi)
+        if not (np.isfinite(lo) and np.isfinite(hi)) or lo > hi:
+            raise InvalidInputError(f"local threshold needs a range lo <= hi, got {lo:g}, {hi:g}")
+        masking = self.masking.copy()
+        if masking.intensity_range is not None:
+            olo, ohi = masking.intensity_range
+            masking.intensity_range = (max(float(olo), lo), min(float(ohi), hi))
+        else:
+            masking.intensity_range = (lo, hi)
+        if masking.intensity_range[0] > masking.intensity_range[1]:
+            return None  # the two ranges do not meet: nothing is editable
+        saved, self.masking = self.masking, masking
+        try:
+            editable = self._editable_mask(sid) if segmentation_algorithm == "GrowCut" else None
+        finally:
+            self.masking = saved
         region = local_threshold(self.image, kji, lo, hi, minimum_diameter_mm=minimum_diameter_mm,
-                                 connectivity=connectivity)
-        return self._region_preview(sid, region)
+                                 segmentation_algorithm=segmentation_algorithm, mask=editable,
+                                 roi=self._roi_extent(roi, space))
+        if region.is_empty():
+            return None
+        ext = region.extent()
+        box, words = pack_block(ext, region.to_numpy(ext))
+        return StrokePreview(sid, False, False, box, words, masking, self)
 
     def local_threshold(self, segment: str, point, lo: float, hi: float, **kw) -> int:
         """Add the local-threshold region at ``point`` to ``segment`` (see
@@ -459,30 +527,95 @@ class Editor:
 
     def islands(self, segment: str, operation: str = "keep_largest", *, min_size: int = 1000, point=None,
                 space: str = "world", connectivity: int = 6) -> int:
-        """Slicer's Islands effect: ``keep_largest``, ``remove_small`` (< min_size voxels),
-        ``keep_selected`` / ``remove_selected`` (the island at ``point``) or ``add_selected`` (the
-        background component at ``point``: fill a hole), through masking."""
+        """Slicer's Islands effect (face connectivity by default, as Slicer's), through masking;
+        one undo level. Returns the number of voxels that changed.
+
+        Operations (Slicer's names in brackets):
+
+        * ``keep_largest`` (KEEP_LARGEST_ISLAND): the largest island; the segment is cleared when
+          it has fewer than ``min_size`` voxels, as in Slicer;
+        * ``remove_small`` (REMOVE_SMALL_ISLANDS): islands of fewer than ``min_size`` voxels go;
+        * ``split`` (SPLIT_ISLANDS_TO_SEGMENTS): islands of at least ``min_size`` voxels, largest
+          first; the largest stays in ``segment``, the n-th (n >= 2) becomes a new segment
+          ``<name>_<n>``, as Slicer names them; smaller islands are dropped;
+        * ``keep_selected`` / ``remove_selected`` (KEEP_/REMOVE_SELECTED_ISLAND): the island at
+          ``point``; a click outside the segment changes nothing, as in Slicer;
+        * ``add_selected`` (ADD_SELECTED_ISLAND): adds the region at ``point`` bounded by all
+          visible segments (see :func:`gpuseg.ops.islands.bounded_region`).
+        """
         from ..ops import islands as isl
 
-        mask = self.segmentation.segment(segment).mask
+        seg = self.segmentation
+        sid = seg.segment(segment).id
+        if isinstance(min_size, bool) or not isinstance(min_size, (int, np.integer)) or min_size < 0:
+            raise InvalidInputError(f"min_size must be a non-negative number of voxels, got {min_size!r}")
+        mask = seg[sid].mask
         if operation in ("keep_selected", "remove_selected", "add_selected"):
             if point is None:
                 raise InvalidInputError(f"islands {operation} needs a point")
-            p = self._points_ijk(point, space)
-            if p.shape[0] != 1:
-                raise InvalidInputError(f"islands {operation} takes one point, got {p.shape[0]}")
-            kji = tuple(int(np.floor(v + 0.5)) for v in p[0][::-1])
-            fn = {"keep_selected": isl.keep_selected_island, "remove_selected": isl.remove_selected_island,
-                  "add_selected": isl.add_selected_island}[operation]
-            result = fn(mask, kji, connectivity)
-        elif operation == "keep_largest":
-            result = isl.keep_largest_island(mask, connectivity)
-        elif operation == "remove_small":
-            result = isl.remove_small_islands(mask, min_size, connectivity)
-        else:
-            raise InvalidInputError(f"unknown islands operation {operation!r}; choose keep_largest, remove_small, "
-                                    "keep_selected, remove_selected or add_selected")
-        return self.set_mask(segment, result)
+            kji = self._click_voxel(point, space, f"islands {operation}")
+            if not seg.geometry.contains_index(kji):
+                raise OutOfBoundsError(f"islands {operation}: the point is outside the volume (voxel {kji})")
+            if operation == "add_selected":
+                self.masking.check(seg)
+                visible = [s.mask for s in seg if s.visible]
+                region = isl.bounded_region(visible, kji, connectivity) if visible else None
+                p = self._region_preview(sid, region) if region is not None else None
+                return self.commit(p) if p is not None else 0
+            found = isl.connected_components(mask, connectivity)
+            v = found.label_at(kji)
+            if v == 0:
+                return 0
+            keep = [v] if operation == "keep_selected" else [u for u in range(1, found.n + 1) if u != v]
+            return self.set_mask(sid, found.mask_of(keep))
+        if operation == "keep_largest":
+            return self.set_mask(sid, isl.keep_largest_island(mask, connectivity, min_size))
+        if operation == "remove_small":
+            return self.set_mask(sid, isl.remove_small_islands(mask, min_size, connectivity))
+        if operation == "split":
+            return self._split_islands(sid, min_size, connectivity)
+        raise InvalidInputError(f"unknown islands operation {operation!r}; choose keep_largest, remove_small, split, "
+                                "keep_selected, remove_selected or add_selected")
+
+    def _split_islands(self, sid: str, min_size: int, connectivity: int) -> int:
+        """SPLIT_ISLANDS_TO_SEGMENTS as Slicer runs it: each island after the largest is added to
+        a new segment through masking (Add mode), then the selected segment is set to the
+        largest (Set mode). One undo level, which also removes the new segments."""
+        from ..ops.islands import split_islands
+
+        seg = self.segmentation
+        m = self.masking
+        m.check(seg)
+        src = seg[sid]
+        parts = split_islands(src.mask, min_size, connectivity)
+        ext = src.mask.box_extent
+        if ext.is_empty:
+            return 0
+        box = box_for_extent(ext)
+        b = seg.backend
+        base = src.name or "Label"
+        plan: list[tuple[object, str, np.ndarray]] = []
+        added = []
+        for n, part in enumerate(parts[1:], start=2):
+            new = seg.add_segment(name=f"{base}_{n}")
+            added.append((new.id, new.name, tuple(new.color), new.visible, new.label_value))
+            words = b.to_numpy(part.block(box)) & self._editable(new.id, box, m)
+            plan.append((new, "or", words))
+            if m.overwrite != "allow_overlap":
+                plan += [(s, "andnot", words) for s in seg
+                         if s.id != new.id and (m.overwrite == "overwrite_all" or s.visible)]
+        largest = b.to_numpy(parts[0].block(box)) if parts else np.zeros(box[3:], np.uint32)
+        editable = self._editable(sid, box, m)
+        plan += [(src, "andnot", editable & ~largest), (src, "or", editable & largest)]
+        if m.overwrite != "allow_overlap":
+            plan += [(s, "andnot", editable & largest) for s in seg
+                     if s.id != sid and (m.overwrite == "overwrite_all" or s.visible)]
+        diffs = apply_plan(seg, plan, box)
+        level = make_level(diffs, box)
+        level.added = added
+        if diffs or added:
+            self.history.push(level)
+        return sum(int(np.unpackbits(d.view(np.uint8)).sum()) for _, d in diffs)
 
     def logical(self, segment: str, operation: str, modifier: str | None = None, *,
                 bypass_masking: bool = True) -> int:
@@ -571,14 +704,18 @@ class Editor:
         words = self.segmentation.backend.to_numpy(inside.block(box)) if inside.nbytes else np.zeros(box[3:], np.uint32)
         return StrokePreview(sid, False, False, box, words, self.masking.copy(), self, replace=True)
 
-    def auto_threshold(self, method: str = "otsu") -> tuple[float, float]:
-        """A threshold range from the source image's histogram (computed on the device): the range
-        above the threshold value, as Slicer's "threshold above" (see
-        :func:`gpuseg.ops.autothreshold.auto_threshold`). Methods: otsu, huang, isodata, li,
-        mean, minimum, triangle, yen; int16/uint16 images."""
+    def auto_threshold(self, method: str = "OTSU", mode: str = "SET_LOWER_MAX",
+                       current: tuple[float, float] | None = None) -> tuple[float, float]:
+        """A threshold range from the source image's histogram, as Slicer's Auto threshold sets it
+        (see :func:`gpuseg.ops.autothreshold.auto_threshold`): Slicer's methods (OTSU, HUANG,
+        ISO_DATA, KITTLER_ILLINGWORTH, MAXIMUM_ENTROPY, MOMENTS, RENYI_ENTROPY, SHANBHAG,
+        TRIANGLE, YEN, INTERMODES, LI; every image type) or the exact-histogram ones (otsu,
+        huang, isodata, li, mean, minimum, triangle, yen; int16/uint16), and the modes
+        SET_LOWER_MAX (threshold above, default), SET_MIN_UPPER (threshold below), SET_LOWER and
+        SET_UPPER (replace one end of ``current``)."""
         if self.image is None:
             raise InvalidInputError("auto-threshold needs the source image")
-        return auto_threshold(self.image, method)
+        return auto_threshold(self.image, method, mode, current)
 
     # --- undo / redo ------------------------------------------------------------------------
     @property

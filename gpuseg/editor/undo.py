@@ -9,7 +9,7 @@ rasterized again from its recipe, and the change is the stroke minus what stayed
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -33,6 +33,9 @@ class UndoLevel:
     changes: list[tuple[str, tuple, str, bytes]]
     #: (points ijk float64 (n, 3), diameter mm, shape, axis) of a brush stroke, or None
     recipe: tuple | None = None
+    #: segments the edit created (Islands split): (id, name, color, visible, label value);
+    #: undo removes them after restoring the voxels, redo creates them again (empty) first
+    added: list = field(default_factory=list)
 
     @property
     def nbytes(self) -> int:
@@ -109,6 +112,8 @@ class UndoHistory:
             return False
         lv = self.undo_levels.pop()
         self.flip(seg, lv)
+        for sid, *_ in lv.added:
+            seg.remove_segment(sid)
         self.redo_levels.append(lv)
         return True
 
@@ -117,6 +122,8 @@ class UndoHistory:
         if not self.redo_levels:
             return False
         lv = self.redo_levels.pop()
+        for sid, name, color, visible, label_value in lv.added:
+            seg.add_segment(name=name, segment_id=sid, color=color, visible=visible, label_value=label_value)
         self.flip(seg, lv)
         self.undo_levels.append(lv)
         return True

@@ -1,9 +1,18 @@
 """Automatic threshold values from an image's histogram (Slicer's Threshold effect, "Auto").
 
-The histogram is computed on the device (one bin per integer value of an int16/uint16 image);
-the methods run on it on the host. otsu, isodata, minimum and yen are scikit-image's, given
-the histogram; mean, li, huang and triangle are here because scikit-image computes them from
-the voxels (or its own bins), not from a given integer histogram.
+Two families of methods:
+
+* Slicer's own (upper-case names, :data:`gpuseg.ops.itk_thresholds.SLICER_METHODS`: OTSU,
+  HUANG, ISO_DATA, KITTLER_ILLINGWORTH, MAXIMUM_ENTROPY, MOMENTS, RENYI_ENTROPY, SHANBHAG,
+  TRIANGLE, YEN, and the hidden INTERMODES and LI): ITK's calculators on the 64-bin histogram
+  Slicer builds, equal to Slicer's values, on every image type
+  (:mod:`gpuseg.ops.itk_thresholds`);
+* exact-histogram variants (lower-case names, int16/uint16 images only): one bin per integer
+  value, computed on the device; otsu, isodata, minimum and yen are scikit-image's, given the
+  histogram; mean, li, huang and triangle are here because scikit-image computes them from
+  the voxels (or its own bins), not from a given integer histogram.
+
+The result is a range, set as Slicer's AutoThresholdMode says (:data:`AUTO_THRESHOLD_MODES`).
 """
 
 from __future__ import annotations
@@ -15,11 +24,18 @@ import numpy as np
 from ..errors import InvalidInputError
 from ..image import Image
 from ..mask import Mask
+from .itk_thresholds import SLICER_METHODS, image_range, itk_threshold
 from .stats import masked_histogram
 
-__all__ = ["AUTO_THRESHOLD_METHODS", "auto_threshold", "li_threshold", "huang_threshold", "triangle_threshold"]
+__all__ = ["AUTO_THRESHOLD_METHODS", "EXACT_METHODS", "AUTO_THRESHOLD_MODES", "auto_threshold", "li_threshold",
+           "huang_threshold", "triangle_threshold"]
 
-AUTO_THRESHOLD_METHODS = ("otsu", "huang", "isodata", "li", "mean", "minimum", "triangle", "yen")
+#: the exact-histogram methods (int16/uint16 images)
+EXACT_METHODS = ("otsu", "huang", "isodata", "li", "mean", "minimum", "triangle", "yen")
+AUTO_THRESHOLD_METHODS = SLICER_METHODS + EXACT_METHODS
+#: Slicer's AutoThresholdMode: SET_LOWER_MAX "threshold above" (default), SET_MIN_UPPER
+#: "threshold below", SET_LOWER "set as lower value", SET_UPPER "set as upper value"
+AUTO_THRESHOLD_MODES = ("SET_LOWER_MAX", "SET_MIN_UPPER", "SET_LOWER", "SET_UPPER")
 
 
 def li_threshold(counts: np.ndarray, values: np.ndarray) -> float:
@@ -130,34 +146,61 @@ def triangle_threshold(counts: np.ndarray, values: np.ndarray) -> float:
     return float(values[level])
 
 
-def auto_threshold(image: Image, method: str = "otsu") -> tuple[float, float]:
-    """A threshold range from ``image``'s histogram: the range above the threshold value, as
-    Slicer's "threshold above".
+def auto_threshold(image: Image, method: str = "OTSU", mode: str = "SET_LOWER_MAX",
+                   current: tuple[float, float] | None = None) -> tuple[float, float]:
+    """A threshold range from ``image``'s histogram, as Slicer's Auto threshold sets it.
 
     Parameters
     ----------
     image : Image
-        An int16 or uint16 image.
+        Any image type for Slicer's methods; int16 or uint16 for the exact-histogram ones.
     method : str
-        One of :data:`AUTO_THRESHOLD_METHODS`.
+        One of :data:`AUTO_THRESHOLD_METHODS` (Slicer's default OTSU).
+    mode : str
+        One of :data:`AUTO_THRESHOLD_MODES`: ``SET_LOWER_MAX`` gives (threshold, image maximum),
+        ``SET_MIN_UPPER`` (image minimum, threshold), ``SET_LOWER`` (threshold, current upper),
+        ``SET_UPPER`` (current lower, threshold).
+    current : (float, float), optional
+        The current range, for SET_LOWER and SET_UPPER; default Slicer's first-use range,
+        (min + 25% of the image range, max).
 
     Returns
     -------
     tuple of float
-        ``(threshold, largest value)``.
+        ``(lower, upper)``.
 
     Raises
     ------
     InvalidInputError
-        Unknown method, another dtype, or fewer than two distinct values.
+        Unknown method or mode, an exact-histogram method on another dtype, or an image with
+        fewer than two distinct values.
     """
-    from skimage import filters
-
     if method not in AUTO_THRESHOLD_METHODS:
         raise InvalidInputError(f"unknown auto-threshold method {method!r}; choose one of "
                                 f"{', '.join(AUTO_THRESHOLD_METHODS)}")
+    if mode not in AUTO_THRESHOLD_MODES:
+        raise InvalidInputError(f"unknown auto-threshold mode {mode!r}; choose one of {', '.join(AUTO_THRESHOLD_MODES)}")
+    if method in SLICER_METHODS:
+        vmin, vmax = image_range(image)
+        if vmin == vmax:
+            raise InvalidInputError("the image has fewer than two distinct values: nothing to threshold")
+        t = itk_threshold(image, method)
+    else:
+        t, vmin, vmax = _exact_threshold(image, method)
+    if current is None:
+        current = (vmin + 0.25 * (vmax - vmin), vmax)
+    lo, hi = (float(v) for v in current)
+    return {"SET_LOWER_MAX": (t, vmax), "SET_MIN_UPPER": (vmin, t), "SET_LOWER": (t, hi),
+            "SET_UPPER": (lo, t)}[mode]
+
+
+def _exact_threshold(image: Image, method: str) -> tuple[float, float, float]:
+    """(threshold, min, max) with the exact-histogram methods."""
+    from skimage import filters
+
     if image.dtype not in (np.int16, np.uint16):
-        raise InvalidInputError(f"auto-threshold needs an int16 or uint16 image, got {image.dtype}")
+        raise InvalidInputError(f"auto-threshold {method!r} needs an int16 or uint16 image, got {image.dtype}; "
+                                f"Slicer's methods ({', '.join(SLICER_METHODS[:3])}, ...) take every type")
     info = np.iinfo(image.dtype)
     full = Mask.full(image.geometry, backend=image.backend)
     hist = masked_histogram(full, image, int(info.min), int(info.max) - int(info.min) + 1).astype(np.int64)
@@ -176,4 +219,4 @@ def auto_threshold(image: Image, method: str = "otsu") -> tuple[float, float]:
         t = triangle_threshold(counts, centres)
     else:
         t = float(getattr(filters, f"threshold_{method}")(hist=(counts, centres)))
-    return t, float(centres[-1])
+    return t, float(centres[0]), float(centres[-1])

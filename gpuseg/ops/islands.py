@@ -19,13 +19,15 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from ..errors import InvalidInputError, OutOfBoundsError
+from ..geometry import Extent, ImageGeometry
 from ..kernels.islands import (COUNT_RUNS, FILL_RUNS, FLATTEN, INIT_PARENT, RUNS_TO_WORDS, UNITE_ROWS,
                                dense_labels, label_runs)
 from ..mask import Mask
 from .logic import invert, union
 
 __all__ = ["Islands", "connected_components", "label", "keep_largest_island", "remove_small_islands",
-           "split_islands", "keep_selected_island", "remove_selected_island", "add_selected_island"]
+           "split_islands", "keep_selected_island", "remove_selected_island", "add_selected_island",
+           "bounded_region"]
 
 def _connectivity(c) -> int:
     if c not in (6, 26):
@@ -150,9 +152,19 @@ def label(mask: Mask, connectivity: int = 6) -> tuple[np.ndarray, int]:
     return isl.to_numpy(), isl.n
 
 
-def keep_largest_island(mask: Mask, connectivity: int = 6) -> Mask:
+def keep_largest_island(mask: Mask, connectivity: int = 6, min_size: int = 0) -> Mask:
+    """The largest island (the first in raster order among equals). As Slicer's KEEP_LARGEST_ISLAND
+    (islands smaller than ``min_size`` voxels are dropped first), the result is empty when the
+    largest island has fewer than ``min_size`` voxels."""
+    if int(min_size) < 0:
+        raise InvalidInputError(f"minimum island size must not be negative, got {min_size}")
     isl = connected_components(mask, connectivity)
-    return isl.mask_of([isl.largest()]) if isl.n else mask.copy()
+    if not isl.n:
+        return mask.copy()
+    v = isl.largest()
+    if isl.sizes[v] < int(min_size):
+        return Mask.empty(mask.geometry, backend=mask.backend)
+    return isl.mask_of([v])
 
 
 def remove_small_islands(mask: Mask, min_size: int, connectivity: int = 6) -> Mask:
@@ -164,7 +176,10 @@ def remove_small_islands(mask: Mask, min_size: int, connectivity: int = 6) -> Ma
 
 
 def split_islands(mask: Mask, min_size: int = 0, connectivity: int = 6) -> list[Mask]:
-    """One mask per island of at least ``min_size`` voxels, largest first."""
+    """One mask per island of at least ``min_size`` voxels, largest first (ties in raster order
+    of the islands' first voxels)."""
+    if int(min_size) < 0:
+        raise InvalidInputError(f"minimum island size must not be negative, got {min_size}")
     isl = connected_components(mask, connectivity)
     return [isl.mask_of([v]) for v in isl.by_size() if isl.sizes[v] >= int(min_size)]
 
@@ -193,3 +208,49 @@ def add_selected_island(mask: Mask, kji: Sequence[int], connectivity: int = 6) -
     if v == 0:
         raise InvalidInputError(f"voxel {tuple(kji)} is already in the mask: click in the background")
     return union(mask, isl.mask_of([v])).shrink_()
+
+
+def bounded_region(masks: Sequence[Mask], kji: Sequence[int], connectivity: int = 6) -> Mask | None:
+    """The region Slicer's ADD_SELECTED_ISLAND fills at voxel ``(k, j, i)``: the connected region
+    of equal value, around the click, in the merged labelmap of ``masks`` (later masks overwrite
+    earlier ones, as in Slicer's merged labelmap: value n+1 for ``masks[n]``, 0 for none), within
+    the union of the masks' effective extents padded by one voxel (Slicer's
+    EXTENT_UNION_OF_SEGMENTS_PADDED). The padding may lie outside the grid, as in Slicer, so the
+    background can connect around a segment that touches the border; the result is cropped to
+    the grid. None when the click lies outside that extent (Slicer then changes nothing).
+
+    The region's blocks (bounded by the masks' extents) are assembled on the host and labelled
+    on the masks' backend in a local grid of the padded extent.
+    """
+    if not masks:
+        raise InvalidInputError("the region needs at least one (visible) segment mask")
+    g, b = masks[0].geometry, masks[0].backend
+    for m in masks:
+        if not isinstance(m, Mask):
+            raise InvalidInputError(f"expected Masks, got {type(m).__name__}")
+        g.check_same_grid(m.geometry, "segment masks")
+    k, j, i = (int(v) for v in kji)
+    if not g.contains_index((k, j, i)):
+        raise OutOfBoundsError(f"voxel (k, j, i) = {(k, j, i)} is outside the volume of shape {g.shape}")
+    ext = Extent.empty()
+    for m in masks:
+        ext = ext.union(m.extent())
+    if ext.is_empty:
+        return None
+    pad = ext.pad(1)
+    if not (pad.k0 <= k < pad.k1 and pad.j0 <= j < pad.j1 and pad.i0 <= i < pad.i1):
+        return None
+    inner = pad.clip(g.shape)
+    dense = np.zeros(inner.shape, np.int32)
+    for n, m in enumerate(masks):
+        dense[m.to_numpy(inner)] = n + 1
+    off = (inner.k0 - pad.k0, inner.j0 - pad.j0, inner.i0 - pad.i0)
+    sl = tuple(slice(o, o + s) for o, s in zip(off, inner.shape))
+    merged = np.zeros(pad.shape, np.int32)  # the padding outside the grid is background
+    merged[sl] = dense
+    value = merged[k - pad.k0, j - pad.j0, i - pad.i0]
+    local = ImageGeometry(pad.shape)
+    isl = connected_components(Mask.from_numpy(merged == value, local, backend=b), connectivity)
+    v = isl.label_at((k - pad.k0, j - pad.j0, i - pad.i0))
+    region = isl.mask_of([v]).to_numpy()[sl]
+    return Mask.from_numpy(region, g, offset=(inner.k0, inner.j0, inner.i0), backend=b, crop=True)

@@ -26,7 +26,7 @@ from ..kernels.morphology import OR_OFFSETS, ROW_DILATE
 from ..mask import Mask
 from .logic import invert, subtract
 
-__all__ = ["margin", "hollow", "ball_row_runs", "ball_structure"]
+__all__ = ["margin", "hollow", "ball_row_runs", "ball_structure", "ellipsoid_row_runs", "dilate_erode_3d"]
 
 MAX_RADIUS_VOXELS = 512
 
@@ -164,3 +164,52 @@ def hollow(mask: Mask, thickness_mm: float, mode: str = "inside") -> Mask:
     if mode == "outside":
         return subtract(margin(mask, t), mask)
     return subtract(margin(mask, t / 2), margin(mask, -t / 2))
+
+
+def ellipsoid_row_runs(kernel_size_ijk) -> dict[int, list[tuple[int, int]]]:
+    """The kernel of VTK's vtkImageDilateErode3D of ``KernelSize = (ki, kj, kk)`` voxels as rows
+    (as :func:`ball_row_runs`): the offsets ``|d| <= k // 2`` per axis with
+    ``(di/(ki/2))^2 + (dj/(kj/2))^2 + (dk/(kk/2))^2 <= 1`` (vtkImageEllipsoidSource's test, in its
+    order of operations)."""
+    ks = [int(v) for v in kernel_size_ijk]
+    if any(k < 1 for k in ks):
+        raise InvalidInputError(f"kernel sizes must be at least 1 voxel, got {tuple(kernel_size_ijk)}")
+    ri, rj, rk = (k * 0.5 for k in ks)
+    runs: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    for dk in range(-(ks[2] // 2), ks[2] // 2 + 1):
+        sk = (dk / rk) ** 2
+        for dj in range(-(ks[1] // 2), ks[1] // 2 + 1):
+            sj = (dj / rj) ** 2
+            h = -1
+            for di in range(0, ks[0] // 2 + 1):
+                si = (di / ri) ** 2
+                if si + sj + sk <= 1.0:
+                    h = di
+            if h >= 0:
+                runs[h].append((dk, dj))
+    return dict(sorted(runs.items()))
+
+
+def dilate_erode_3d(mask: Mask, kernel_size_ijk, operation: str, bounds: Extent | None = None) -> Mask:
+    """VTK's vtkImageDilateErode3D on a binary mask: ``dilate`` (the mask's value dilates) or
+    ``erode`` (it erodes), with the ellipsoid of :func:`ellipsoid_row_runs`. As in VTK, only
+    voxels inside the image (or ``bounds``, a clipped image) are neighbours: the outside neither
+    erodes nor is filled."""
+    if not isinstance(mask, Mask):
+        raise InvalidInputError(f"dilate/erode needs a Mask, got {type(mask).__name__}")
+    if operation not in ("dilate", "erode"):
+        raise InvalidInputError(f"operation must be 'dilate' or 'erode', got {operation!r}")
+    runs = ellipsoid_row_runs(kernel_size_ijk)
+    g = mask.geometry
+    lim = g.extent if bounds is None else bounds.clip(g.shape)
+    ext = mask.extent().intersect(lim)
+    if ext.is_empty:
+        return Mask.empty(g, backend=mask.backend)
+    if max(runs) == 0 and all(dk == 0 and dj == 0 for rows in runs.values() for dk, dj in rows):
+        return mask.copy()
+    ki, kj, kk = (int(v) for v in kernel_size_ijk)
+    region = ext.pad((kk // 2, kj // 2, ki // 2)).intersect(lim)
+    if operation == "dilate":
+        return _dilate(mask, runs, region)
+    background = invert(mask, region)
+    return subtract(mask, _dilate(background, runs, ext)).shrink_()

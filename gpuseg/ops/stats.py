@@ -8,9 +8,11 @@ whole-volume is sent to the host.
 Exactness: counts and index sums are integers; intensity sums are float64 accumulated in a
 fixed order (ascending i within a row, ascending j within a slice, ascending k), identical on
 every backend; for int16 and uint16 images every partial sum is an exact integer, so mean and
-standard deviation are exact up to the final division. The median and percentiles come from an
-exact device histogram (int16 and uint16 images) and equal ``numpy.percentile`` with linear
-interpolation; for int32 and float32 images they are not computed (None).
+standard deviation are exact up to the final division. The median and percentiles equal
+``numpy.percentile`` with linear interpolation: for int16 and uint16 images from an exact device
+histogram (one bin per value); for int32 and float32 images by a two-pass device radix select:
+a histogram of the high 16 bits of each value's order-preserving 32-bit key, then, for each
+needed rank, a histogram of the low 16 bits within its high bin, which gives the exact value.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import numpy as np
 
 from ..errors import InvalidInputError
 from ..image import Image
+from ..kernels.radix import KEY_HISTOGRAM
 from ..kernels.stats import MASKED_HISTOGRAM, STATS_ROWS, STATS_SLICES
 from ..mask import Mask
 
@@ -86,6 +89,40 @@ def _percentiles_from_histogram(hist: np.ndarray, base: int, qs: Sequence[float]
     return out
 
 
+def _key_to_value(key: int, dtype) -> float:
+    k = np.uint32(key)
+    if np.dtype(dtype) == np.float32:
+        bits = np.uint32(k ^ np.uint32(0x80000000)) if k & np.uint32(0x80000000) else np.uint32(~k)
+        return float(np.array(bits, np.uint32).view(np.float32))
+    return float(np.array(np.uint32(k ^ np.uint32(0x80000000)), np.uint32).view(np.int32))
+
+
+def _ranked_values(mask: Mask, image: Image, ranks: Sequence[int]) -> dict[int, float]:
+    """The exact values of the given 0-based ranks among the mask's (non-NaN) int32/float32
+    values: two 65536-bin digit histograms on the device per distinct high digit."""
+    b = mask.backend
+    bits = image.data.view(np.uint32)
+    is_float = int(np.dtype(image.dtype) == np.float32)
+    gk, gj, gi = mask.shape
+
+    def digits(shift, prefix):
+        hist = b.zeros((65536,), np.uint32, what="radix histogram")
+        b.run(KEY_HISTOGRAM, mask, bits, gj, gi, is_float, shift, max(prefix, 0), prefix >= 0, hist)
+        return np.cumsum(b.to_host(hist).astype(np.int64))
+
+    high = digits(16, -1)
+    out: dict[int, float] = {}
+    lows: dict[int, np.ndarray] = {}
+    for r in sorted(set(int(v) for v in ranks)):
+        h = int(np.searchsorted(high, r, side="right"))
+        before = int(high[h - 1]) if h else 0
+        if h not in lows:
+            lows[h] = digits(0, h)
+        lo = int(np.searchsorted(lows[h], r - before, side="right"))
+        out[r] = _key_to_value((h << 16) | lo, image.dtype)
+    return out
+
+
 def segment_statistics(mask: Mask, image: Image | None = None, *,
                        percentiles: Sequence[float] = DEFAULT_PERCENTILES) -> dict:
     """Statistics of one mask (and of ``image`` under it).
@@ -147,6 +184,17 @@ def segment_statistics(mask: Mask, image: Image | None = None, *,
         vals = _percentiles_from_histogram(hist, base, [50.0, *percentiles])
         res["median"] = vals[0]
         for q, v in zip(percentiles, vals[1:]):
+            res[_pkey(q)] = v
+    elif image.dtype in (np.int32, np.float32):
+        qs = [50.0, *percentiles]
+        pos = [q / 100.0 * (nv - 1) for q in qs]
+        vals = _ranked_values(mask, image, [r for p in pos for r in (math.floor(p), math.ceil(p))])
+        got = []
+        for p in pos:  # numpy.percentile's linear interpolation, in float64
+            lo, hi = vals[math.floor(p)], vals[math.ceil(p)]
+            got.append(float(lo + (p - math.floor(p)) * (hi - lo)))
+        res["median"] = got[0]
+        for q, v in zip(percentiles, got[1:]):
             res[_pkey(q)] = v
     return res
 
