@@ -29,7 +29,7 @@ from scipy import ndimage
 
 from ..errors import InvalidInputError
 
-__all__ = ["interpolate_labels"]
+__all__ = ["interpolate_labels", "fill_between_slices"]
 
 _CROSS = ndimage.generate_binary_structure(2, 1)
 
@@ -386,3 +386,39 @@ def interpolate_labels(labels: np.ndarray, axis: int | None = None, *, use_dista
                         run.between(p, q, conn(p), conn(q))
     out[x != 0] = x[x != 0]
     return out.transpose().astype(lab.dtype)
+
+
+def fill_between_slices(masks, axis: int | None = None):
+    """Fill between slices of several segments at once (Slicer's Fill between slices).
+
+    ``masks`` is a sequence of :class:`~gpuseg.mask.Mask` on one grid (the visible segments in
+    order). They are merged into one label volume over their union box (label n = the n-th
+    mask; where masks overlap the later one wins, as in Slicer's merged labelmap), interpolated
+    with :func:`interpolate_labels`, and split back. Returns one new Mask per input: the
+    interpolated voxels of its label plus all of its own voxels (an overlapped segment never
+    loses voxels; Slicer's merged labelmap would drop them).
+    """
+    from ..mask import Mask
+    masks = list(masks)
+    if not masks:
+        raise InvalidInputError("fill between slices needs at least one segment")
+    g = masks[0].geometry
+    for m in masks[1:]:
+        g.check_same_grid(m.geometry, "fill between slices segments")
+    ext = None
+    for m in masks:
+        if m.nbytes and not m.box_extent.is_empty:
+            ext = m.box_extent if ext is None else ext.union(m.box_extent)
+    if ext is None:
+        return [m.copy() for m in masks]
+    dense = [m.to_numpy(ext) for m in masks]
+    lab = np.zeros(dense[0].shape, np.uint16 if len(masks) > 255 else np.uint8)
+    for n, d in enumerate(dense, start=1):
+        lab[d] = n
+    res = interpolate_labels(lab, axis)
+    out = []
+    for n, (m, d) in enumerate(zip(masks, dense), start=1):
+        full = np.zeros(g.shape, bool)
+        full[ext.k0:ext.k1, ext.j0:ext.j1, ext.i0:ext.i1] = (res == n) | d
+        out.append(Mask.from_numpy(full, g, backend=m.backend))
+    return out
