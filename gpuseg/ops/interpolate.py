@@ -25,6 +25,7 @@ over the labels' bounding boxes; the result therefore is the same on every backe
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 from scipy import ndimage
 
 from ..errors import InvalidInputError
@@ -57,21 +58,27 @@ def _centroid(s: _Slice, ids) -> np.ndarray:
     return np.array([_tdiv(int((idx[d] + s.org[d]).sum()), n) for d in range(2)], np.int64)
 
 
-def _intersection(imask, iorg, jmap, jorg, nids, t) -> int:
-    lo = np.maximum(iorg, jorg - t)
-    hi = np.minimum(iorg + imask.shape, jorg + np.asarray(jmap.shape) - t)
-    if np.any(hi <= lo):
-        return 0
-    a = imask[lo[0] - iorg[0]:hi[0] - iorg[0], lo[1] - iorg[1]:hi[1] - iorg[1]]
-    b = jmap[lo[0] + t[0] - jorg[0]:hi[0] + t[0] - jorg[0], lo[1] + t[1] - jorg[1]:hi[1] + t[1] - jorg[1]]
-    c = np.bincount(b[a], minlength=nids + 1)[1:]
-    if np.any(c == 0):
-        return 0
-    return int(c.sum())
+@njit(cache=True, nogil=True)
+def _intersection(pts, jmap, jorg0, jorg1, nids, t0, t1):
+    """ITK's Intersection: overlap count of the i region's pixels ``pts`` (absolute) moved by t
+    with each j region; 0 unless every j region is met."""
+    counts = np.zeros(nids + 1, np.int64)
+    n0, n1 = jmap.shape
+    for q in range(pts.shape[0]):
+        a = pts[q, 0] + t0 - jorg0
+        b = pts[q, 1] + t1 - jorg1
+        if 0 <= a < n0 and 0 <= b < n1:
+            counts[jmap[a, b]] += 1
+    total = 0
+    for x in range(1, nids + 1):
+        if counts[x] == 0:
+            return 0
+        total += counts[x]
+    return total
 
 
 def _align(ic: _Slice, iid, jc: _Slice, jids, heuristic=True) -> np.ndarray:
-    imask = ic.arr == iid
+    pts = (np.argwhere(ic.arr == iid) + ic.org).astype(np.int64)
     jmap = np.zeros(jc.arr.shape, np.int64)
     for x, v in enumerate(jids):
         jmap[jc.arr == v] = x + 1
@@ -88,7 +95,7 @@ def _align(ic: _Slice, iid, jc: _Slice, jids, heuristic=True) -> np.ndarray:
     while q < len(queue):
         ind = queue[q]
         q += 1
-        score = _intersection(imask, ic.org, jmap, jc.org, len(jids), np.array(ind, np.int64))
+        score = _intersection(pts, jmap, int(jc.org[0]), int(jc.org[1]), len(jids), ind[0], ind[1])
         if score > max_score:
             max_score, best = score, ind
         if not heuristic or max_score == 0 or it <= min_iter or (score > max_score * 0.9 and it <= max_iter):
