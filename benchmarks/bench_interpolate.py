@@ -29,7 +29,7 @@ def main(argv=None) -> int:
     liver = vol.labels == rev["liver"]
     ks, js, is_ = (np.nonzero(liver.any(axis=a))[0] for a in ((1, 2), (0, 2), (0, 1)))
     box = liver[ks[0]:ks[-1] + 1, js[0]:js[-1] + 1, is_[0]:is_[-1] + 1]
-    sparse = np.zeros(box.shape, np.uint8)
+    sparse = np.zeros(box.shape, np.int16)  # ITK as short: Slicer's merged labelmap type
     sparse[::args.every] = box[::args.every]
     case = f"fill between slices, liver every {args.every}th slice, box {box.shape}, {vol.name}"
     from gpuseg.ops.interpolate import interpolate_labels

@@ -15,7 +15,10 @@ import numpy as np
 
 
 def run_itk(volumes: dict[str, np.ndarray], spacing=(1.0, 1.0, 1.0), timeout=900) -> dict[str, np.ndarray]:
-    """ITK's result per named (k, j, i) uint8/uint16 label volume, plus ``<name>__s`` seconds."""
+    """ITK's result per named (k, j, i) label volume, plus ``<name>__s`` seconds. uint8 volumes run
+    as ITK's unsigned char image, all others as short (int16, the type of Slicer's merged
+    labelmap): ITK bins the median distances in tenths of a voxel in the pixel type, so with
+    unsigned char, distances over 25.5 voxels wrap and its answer changes."""
     with tempfile.TemporaryDirectory() as d:
         src, dst = Path(d) / "in.npz", Path(d) / "out.npz"
         np.savez(src, __spacing=np.asarray(spacing, float), **volumes)
@@ -38,7 +41,7 @@ def _main(src: str, dst: str) -> None:
             if name == "__spacing":
                 continue
             a = z[name]
-            img = itk.image_from_array(np.ascontiguousarray(a.astype(np.uint8 if a.max(initial=0) < 256 else np.int16)))
+            img = itk.image_from_array(np.ascontiguousarray(a.astype(np.uint8 if a.dtype == np.uint8 else np.int16)))
             img.SetSpacing(spacing)
             t = time.perf_counter()
             f = itk.MorphologicalContourInterpolator.New(img)
