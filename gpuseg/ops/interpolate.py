@@ -24,6 +24,8 @@ over the labels' bounding boxes; the result therefore is the same on every backe
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit
 from scipy import ndimage
@@ -41,6 +43,12 @@ def _tdiv(a: int, b: int) -> int:
     return q if (a >= 0) == (b > 0) else -q
 
 
+@njit(cache=True, nogil=True)
+def _ntdiv(a, b):
+    q = abs(a) // abs(b)
+    return q if (a >= 0) == (b > 0) else -q
+
+
 class _Slice:
     """A 2D label slice in ITK index order (d0, d1) with its absolute origin."""
 
@@ -51,24 +59,88 @@ class _Slice:
         self.org = np.asarray(org, np.int64)
 
 
-def _centroid(s: _Slice, ids) -> np.ndarray:
-    m = np.isin(s.arr, ids) & (s.arr != 0)
-    idx = np.nonzero(m)
-    n = len(idx[0])
-    return np.array([_tdiv(int((idx[d] + s.org[d]).sum()), n) for d in range(2)], np.int64)
+@njit(cache=True, nogil=True)
+def _runs(arr, ids):
+    """Runs along d1 of the pixels of ``arr`` whose value is in ``ids``: row pointers (n0 + 1),
+    run starts, ends (exclusive) and the 1-based index in ``ids`` of the run's value."""
+    n0, n1 = arr.shape
+    nr = 0
+    for a in range(n0):
+        prev = 0
+        for b in range(n1):
+            x = 0
+            v = arr[a, b]
+            if v != 0:
+                for q in range(ids.shape[0]):
+                    if ids[q] == v:
+                        x = q + 1
+                        break
+            if x != 0 and x != prev:
+                nr += 1
+            prev = x
+    ptr = np.zeros(n0 + 1, np.int64)
+    st = np.empty(nr, np.int64)
+    en = np.empty(nr, np.int64)
+    val = np.empty(nr, np.int64)
+    r = 0
+    for a in range(n0):
+        prev = 0
+        for b in range(n1):
+            x = 0
+            v = arr[a, b]
+            if v != 0:
+                for q in range(ids.shape[0]):
+                    if ids[q] == v:
+                        x = q + 1
+                        break
+            if x != prev:
+                if prev != 0:
+                    en[r - 1] = b
+                if x != 0:
+                    st[r] = b
+                    val[r] = x
+                    r += 1
+            prev = x
+        if prev != 0:
+            en[r - 1] = n1
+        ptr[a + 1] = r
+    return ptr, st, en, val
 
 
 @njit(cache=True, nogil=True)
-def _intersection(pts, jmap, jorg0, jorg1, nids, t0, t1):
-    """ITK's Intersection: overlap count of the i region's pixels ``pts`` (absolute) moved by t
-    with each j region; 0 unless every j region is met."""
-    counts = np.zeros(nids + 1, np.int64)
-    n0, n1 = jmap.shape
-    for q in range(pts.shape[0]):
-        a = pts[q, 0] + t0 - jorg0
-        b = pts[q, 1] + t1 - jorg1
-        if 0 <= a < n0 and 0 <= b < n1:
-            counts[jmap[a, b]] += 1
+def _run_centroid(ptr, st, en, org0, org1):
+    """ITK's centroid (truncating mean of absolute indices) of the pixels of some runs."""
+    n = 0
+    s0 = 0
+    s1 = 0
+    for a in range(ptr.shape[0] - 1):
+        for r in range(ptr[a], ptr[a + 1]):
+            m = en[r] - st[r]
+            n += m
+            s0 += (a + org0) * m
+            s1 += (st[r] + en[r] - 1 + 2 * org1) * m // 2
+    return _ntdiv(s0, n), _ntdiv(s1, n)
+
+
+@njit(cache=True, nogil=True)
+def _overlap(iptr, ist, ien, io0, io1, jptr, jst, jen, jval, jo0, jo1, nids, t0, t1, counts):
+    """ITK's Intersection on runs: overlap of the i region moved by t with each j region; 0
+    unless every j region is met."""
+    counts[:] = 0
+    jn0 = jptr.shape[0] - 1
+    off = io1 + t1 - jo1
+    for a in range(iptr.shape[0] - 1):
+        A = a + io0 + t0 - jo0
+        if A < 0 or A >= jn0:
+            continue
+        for r in range(iptr[a], iptr[a + 1]):
+            s = ist[r] + off
+            e = ien[r] + off
+            for r2 in range(jptr[A], jptr[A + 1]):
+                lo = max(s, jst[r2])
+                hi = min(e, jen[r2])
+                if hi > lo:
+                    counts[jval[r2]] += hi - lo
     total = 0
     for x in range(1, nids + 1):
         if counts[x] == 0:
@@ -77,56 +149,280 @@ def _intersection(pts, jmap, jorg0, jorg1, nids, t0, t1):
     return total
 
 
-def _align(ic: _Slice, iid, jc: _Slice, jids, heuristic=True) -> np.ndarray:
-    pts = (np.argwhere(ic.arr == iid) + ic.org).astype(np.int64)
-    jmap = np.zeros(jc.arr.shape, np.int64)
-    for x, v in enumerate(jids):
-        jmap[jc.arr == v] = x + 1
-    ind0 = _centroid(jc, list(jids)) - _centroid(ic, [iid])
-    s_lo = jc.org - ic.org - np.asarray(ic.arr.shape) + 1
-    s_size = np.asarray(ic.arr.shape) + np.asarray(jc.arr.shape) - 1
-    npix = int(s_size.prod())
-    searched = set()
-    queue = [(0, 0), tuple(int(v) for v in ind0)]
-    searched.update(queue)
+@njit(cache=True, nogil=True)
+def _align_search(iarr, iid, io0, io1, jarr, jids, jo0, jo1, heuristic):
+    """ITK's breadth-first heuristic search for the translation t maximising the overlap of the
+    i region (moved by t) with the j regions; (0, 0) if none overlaps."""
+    iptr, ist, ien, _ = _runs(iarr, np.array([iid], np.int64))
+    jptr, jst, jen, jval = _runs(jarr, jids)
+    c0, c1 = _run_centroid(jptr, jst, jen, jo0, jo1)
+    d0, d1 = _run_centroid(iptr, ist, ien, io0, io1)
+    in0, in1 = iarr.shape
+    jn0, jn1 = jarr.shape
+    lo0 = jo0 - io0 - in0 + 1
+    lo1 = jo1 - io1 - in1 + 1
+    sz0 = in0 + jn0 - 1
+    sz1 = in1 + jn1 - 1
+    npix = sz0 * sz1
+    searched = np.zeros((sz0, sz1), np.bool_)
+    q0 = np.empty(npix + 2, np.int64)
+    q1 = np.empty(npix + 2, np.int64)
+    q0[0], q1[0] = 0, 0
+    q0[1], q1[1] = c0 - d0, c1 - d1
+    nq = 2
+    for x in range(2):
+        if lo0 <= q0[x] < lo0 + sz0 and lo1 <= q1[x] < lo1 + sz1:
+            searched[q0[x] - lo0, q1[x] - lo1] = True
     min_iter = min(8, npix)
-    max_iter = max(216, int(np.sqrt(npix)))
-    max_score, best, it, q = 0, None, 0, 0
-    while q < len(queue):
-        ind = queue[q]
+    max_iter = max(216, int(math.sqrt(npix)))
+    nids = jids.shape[0]
+    counts = np.zeros(nids + 1, np.int64)
+    max_score = 0
+    b0, b1 = 0, 0
+    it = 0
+    q = 0
+    while q < nq:
+        t0, t1 = q0[q], q1[q]
         q += 1
-        score = _intersection(pts, jmap, int(jc.org[0]), int(jc.org[1]), len(jids), ind[0], ind[1])
+        score = _overlap(iptr, ist, ien, io0, io1, jptr, jst, jen, jval, jo0, jo1, nids, t0, t1, counts)
         if score > max_score:
-            max_score, best = score, ind
+            max_score = score
+            b0, b1 = t0, t1
         if not heuristic or max_score == 0 or it <= min_iter or (score > max_score * 0.9 and it <= max_iter):
             for d in range(2):
                 for step in (-1, 1):
-                    n = list(ind)
-                    n[d] += step
-                    n = tuple(n)
-                    if all(s_lo[e] <= n[e] < s_lo[e] + s_size[e] for e in range(2)) and n not in searched:
-                        queue.append(n)
-                        searched.add(n)
+                    n0 = t0 + step if d == 0 else t0
+                    n1 = t1 + step if d == 1 else t1
+                    if lo0 <= n0 < lo0 + sz0 and lo1 <= n1 < lo1 + sz1 and not searched[n0 - lo0, n1 - lo1]:
+                        searched[n0 - lo0, n1 - lo1] = True
+                        q0[nq], q1[nq] = n0, n1
+                        nq += 1
                         it += 1
-    return np.array(best if best is not None else (0, 0), np.int64)
+    return b0, b1
 
 
-def _median_distances(inter, im, jm):
-    if not inter.any():
-        return inter
-    d = ndimage.distance_transform_edt(~inter).astype(np.float32)
-    dist = (np.float32(10) * d).astype(np.int64)  # C float -> integer conversion truncates
-    ixj, jxi = im & ~jm, jm & ~im
-    if not (ixj.any() or jxi.any()):
-        return inter
-    n = int(max(dist[ixj].max(initial=-1), dist[jxi].max(initial=-1))) + 1
-    ih = np.bincount(dist[ixj], minlength=n)
-    jh = np.bincount(dist[jxi], minlength=n)
-    isum, jsum = np.cumsum(ih), np.cumsum(jh)
-    it, jt = isum[-1], jsum[-1]
-    diff = np.abs(np.abs(it - isum + jsum) - np.abs(jt - jsum + isum))
-    best = int(np.argmin(diff))  # first minimum, as ITK's strict '<'
-    return (d <= np.float32(best) / np.float32(10)) & (im | jm)
+@njit(cache=True, nogil=True)
+def _sq_edt(seed):
+    """Exact squared Euclidean distance (int64) of every pixel of a 2D box to the nearest True
+    pixel of ``seed`` (Meijster et al.'s two-pass algorithm, integer arithmetic; equal to SciPy's
+    distance_transform_edt squared)."""
+    n0, n1 = seed.shape
+    inf = n0 + n1
+    g = np.empty((n0, n1), np.int64)
+    for b in range(n1):
+        g[0, b] = 0 if seed[0, b] else inf
+    for a in range(1, n0):
+        for b in range(n1):
+            g[a, b] = 0 if seed[a, b] else g[a - 1, b] + 1
+    for a in range(n0 - 2, -1, -1):
+        for b in range(n1):
+            if g[a + 1, b] < g[a, b]:
+                g[a, b] = g[a + 1, b] + 1
+    out = np.empty((n0, n1), np.int64)
+    s = np.empty(n1, np.int64)
+    t = np.empty(n1, np.int64)
+    for a in range(n0):
+        q = 0
+        s[0] = 0
+        t[0] = 0
+        for u in range(1, n1):
+            gu = g[a, u]
+            while q >= 0:
+                gs = g[a, s[q]]
+                if (t[q] - s[q]) ** 2 + gs * gs > (t[q] - u) ** 2 + gu * gu:
+                    q -= 1
+                else:
+                    break
+            if q < 0:
+                q = 0
+                s[0] = u
+            else:
+                i = s[q]
+                gi = g[a, i]
+                w = 1 + (u * u - i * i + gu * gu - gi * gi) // (2 * (u - i))
+                if w < n1:
+                    q += 1
+                    s[q] = u
+                    t[q] = w
+        for u in range(n1 - 1, -1, -1):
+            gi = g[a, s[q]]
+            out[a, u] = (u - s[q]) ** 2 + gi * gi
+            if u == t[q]:
+                q -= 1
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _median_distances(im, jm):
+    """ITK's distance-field median of two aligned shapes: signed distance from their intersection
+    binned in tenths of a voxel (float32, truncated, as ITK's C++ does), the bin that balances
+    both shapes' differences; the intersection itself when it is empty or the shapes are equal.
+    Computed on the tight box of ``im | jm`` (the distances do not depend on the box)."""
+    n0, n1 = im.shape
+    a0, a1, b0, b1 = n0, -1, n1, -1
+    ninter = 0
+    for a in range(n0):
+        for b in range(n1):
+            if im[a, b] or jm[a, b]:
+                a0 = min(a0, a)
+                a1 = max(a1, a)
+                b0 = min(b0, b)
+                b1 = max(b1, b)
+                if im[a, b] and jm[a, b]:
+                    ninter += 1
+    med = np.zeros((n0, n1), np.bool_)
+    if ninter == 0:
+        return med
+    h0, h1 = a1 - a0 + 1, b1 - b0 + 1
+    seed = np.empty((h0, h1), np.bool_)
+    for a in range(h0):
+        for b in range(h1):
+            seed[a, b] = im[a0 + a, b0 + b] and jm[a0 + a, b0 + b]
+    sq = _sq_edt(seed)
+    ten = np.float32(10.0)
+    nh = int(10.0 * math.sqrt(float(h0 * h0 + h1 * h1))) + 2
+    ih = np.zeros(nh, np.int64)
+    jh = np.zeros(nh, np.int64)
+    n = 0
+    for a in range(h0):
+        for b in range(h1):
+            ii = im[a0 + a, b0 + b]
+            if ii != jm[a0 + a, b0 + b]:
+                d = np.int64(ten * np.float32(math.sqrt(float(sq[a, b]))))
+                if ii:
+                    ih[d] += 1
+                else:
+                    jh[d] += 1
+                n = max(n, d + 1)
+    if n == 0:
+        for a in range(h0):
+            for b in range(h1):
+                med[a0 + a, b0 + b] = seed[a, b]
+        return med
+    it = 0
+    jt = 0
+    for x in range(n):
+        it += ih[x]
+        jt += jh[x]
+    isum = 0
+    jsum = 0
+    best = 0
+    mn = -1
+    for x in range(n):
+        isum += ih[x]
+        jsum += jh[x]
+        diff = abs(abs(it - isum + jsum) - abs(jt - jsum + isum))
+        if mn < 0 or diff < mn:
+            mn = diff
+            best = x
+    thr = np.float32(best) / ten
+    for a in range(h0):
+        for b in range(h1):
+            if (im[a0 + a, b0 + b] or jm[a0 + a, b0 + b]) and np.float32(math.sqrt(float(sq[a, b]))) <= thr:
+                med[a0 + a, b0 + b] = True
+    return med
+
+
+@njit(cache=True, nogil=True)
+def _compete(mask, jv, jids):
+    """ITK's competing dilation of a 1-to-N pair: the pixels of ``mask`` overlapped by j region x
+    (``jv`` = the j value under each pixel) seed blob x + 1; cross dilations within the mask
+    grow all blobs at once, a pixel reached by several blobs in the same step going to the
+    lowest. Returns the owner of each pixel (0 = none)."""
+    n0, n1 = mask.shape
+    own = np.zeros((n0, n1), np.int64)
+    cand = np.zeros((n0, n1), np.int64)
+    fa = np.empty(n0 * n1, np.int64)
+    fb = np.empty(n0 * n1, np.int64)
+    ga = np.empty(n0 * n1, np.int64)
+    gb = np.empty(n0 * n1, np.int64)
+    nf = 0
+    for a in range(n0):
+        for b in range(n1):
+            if mask[a, b]:
+                for x in range(jids.shape[0]):
+                    if jv[a, b] == jids[x]:
+                        own[a, b] = x + 1
+                if own[a, b]:
+                    fa[nf], fb[nf] = a, b
+                    nf += 1
+    while nf > 0:
+        ng = 0
+        for q in range(nf):
+            a, b = fa[q], fb[q]
+            lab = own[a, b]
+            for k in range(4):
+                na, nb = a, b
+                if k == 0:
+                    na = a - 1
+                elif k == 1:
+                    na = a + 1
+                elif k == 2:
+                    nb = b - 1
+                else:
+                    nb = b + 1
+                if 0 <= na < n0 and 0 <= nb < n1 and mask[na, nb] and own[na, nb] == 0:
+                    c = cand[na, nb]
+                    if c == 0:
+                        cand[na, nb] = lab
+                        ga[ng], gb[ng] = na, nb
+                        ng += 1
+                    elif lab < c:
+                        cand[na, nb] = lab
+        for q in range(ng):
+            own[ga[q], gb[q]] = cand[ga[q], gb[q]]
+        fa, ga = ga, fa
+        fb, gb = gb, fb
+        nf = ng
+    return own
+
+
+@njit(cache=True, nogil=True)
+def _pairs(a, b):
+    """ITK's region pairs of two component slices: every (a, b) value pair present where either
+    is nonzero, less (0, v) / (v, 0) for regions that touch a region of the other slice; sorted."""
+    na = 0
+    nb = 0
+    for v in a.ravel():
+        na = max(na, v)
+    for v in b.ravel():
+        nb = max(nb, v)
+    aboth = np.zeros(na + 1, np.bool_)
+    bboth = np.zeros(nb + 1, np.bool_)
+    n0, n1 = a.shape
+    keys = np.empty(n0 * n1, np.int64)
+    nk = 0
+    last = -1
+    for x in range(n0):
+        for y in range(n1):
+            va, vb = a[x, y], b[x, y]
+            if va != 0 or vb != 0:
+                k = np.int64(va) * (nb + 1) + vb
+                if k != last:
+                    keys[nk] = k
+                    nk += 1
+                    last = k
+                if va != 0 and vb != 0:
+                    aboth[va] = True
+                    bboth[vb] = True
+    out = []
+    for k in np.unique(keys[:nk]):
+        va, vb = k // (nb + 1), k % (nb + 1)
+        if (va == 0 and bboth[vb]) or (vb == 0 and aboth[va]):
+            continue
+        out.append((va, vb))
+    return out
+
+
+def _centroid(s: _Slice, ids) -> np.ndarray:
+    ptr, st, en, _ = _runs(s.arr, np.asarray(ids, np.int64))
+    return np.array(_run_centroid(ptr, st, en, int(s.org[0]), int(s.org[1])), np.int64)
+
+
+def _align(ic: _Slice, iid, jc: _Slice, jids, heuristic=True) -> np.ndarray:
+    t = _align_search(ic.arr, int(iid), int(ic.org[0]), int(ic.org[1]), jc.arr, np.asarray(jids, np.int64),
+                      int(jc.org[0]), int(jc.org[1]), bool(heuristic))
+    return np.array(t, np.int64)
 
 
 def _dilate1(seed, mask):
@@ -155,10 +451,14 @@ def _median_dilations(inter, im, jm):
 
 
 class _Run:
+    """One label along one axis; ``plane(k)`` is the output's slice k as an ITK-order (d0, d1)
+    view."""
+
     def __init__(self, out, label, axis, use_dt, heuristic=True):
         self.out, self.label, self.axis, self.use_dt = out, label, axis, use_dt
         self.heuristic = heuristic
-        self.plane_shape = np.delete(np.asarray(out.shape), axis)
+        self.plane_shape = np.delete(np.asarray(out.shape[::-1]), axis)
+        self._planes = np.moveaxis(out, 2 - axis, 0)
 
     def _al(self, ic, iid, jc, jids):
         return _align(ic, iid, jc, jids, self.heuristic)
@@ -188,10 +488,12 @@ class _Run:
         a, b = iorg - lo, jorg - lo
         im[a[0]:a[0] + im0.shape[0], a[1]:a[1] + im0.shape[1]] = im0
         jm[b[0]:b[0] + jm0.shape[0], b[1]:b[1] + jm0.shape[1]] = jm0
-        inter = im & jm
-        med = _median_distances(inter, im, jm) if self.use_dt else _median_dilations(inter, im, jm)
+        if self.use_dt:
+            med = _median_distances(im, jm)
+        else:
+            med = _median_dilations(im & jm, im, jm)
         # write the middle slice, clipped to the volume
-        plane = np.moveaxis(self.out, self.axis, 0)[mid]
+        plane = self._planes[mid].T
         c0 = np.maximum(lo, 0)
         c1 = np.minimum(hi, self.plane_shape)
         if np.all(c1 > c0):
@@ -207,9 +509,6 @@ class _Run:
 
     def one_to_n(self, i, j, ic: _Slice, iid, jc: _Slice, jids, t):
         mask = ic.arr == iid
-        nb = len(jids)
-        blobs = [np.zeros(mask.shape, bool) for _ in range(nb)]
-        belongs = np.zeros(mask.shape, np.int64)
         # j value at each i pixel under the translation
         jv = np.zeros(mask.shape, ic.arr.dtype)
         lo = np.maximum(ic.org, jc.org - t)
@@ -217,24 +516,8 @@ class _Run:
         if np.all(hi > lo):
             jv[lo[0] - ic.org[0]:hi[0] - ic.org[0], lo[1] - ic.org[1]:hi[1] - ic.org[1]] = \
                 jc.arr[lo[0] + t[0] - jc.org[0]:hi[0] + t[0] - jc.org[0], lo[1] + t[1] - jc.org[1]:hi[1] + t[1] - jc.org[1]]
-        for x, v in enumerate(jids):
-            sel = mask & (jv == v)
-            blobs[x][sel] = True
-            belongs[sel] = x + 1
-        while True:
-            blobs = [_dilate1(bl, mask) for bl in blobs]
-            free = mask & (belongs == 0)
-            first = np.zeros(mask.shape, np.int64)
-            for x in range(nb - 1, -1, -1):
-                first[blobs[x]] = x + 1
-            newly = free & (first > 0)
-            belongs[newly] = first[newly]
-            own = mask & (belongs > 0)
-            for x in range(nb):
-                blobs[x] &= ~(own & (belongs != x + 1))
-            if not (free & (first == 0)).any():
-                break
-        for x in range(nb):
+        belongs = _compete(mask, jv, np.asarray(jids, jv.dtype))
+        for x in range(len(jids)):
             conn = _Slice(np.where(belongs == x + 1, iid, 0).astype(ic.arr.dtype), ic.org)
             self.one_to_one(i, j, conn, iid, jc, jids[x], t)
 
@@ -246,12 +529,7 @@ class _Run:
         self.one_to_one(i, j, ic, rid, _Slice(ph, c - 1 - t), rid, np.zeros(2, np.int64))
 
     def between(self, i, j, ic: _Slice, jc: _Slice):
-        a, b = ic.arr.ravel(), jc.arr.ravel()
-        nz = (a != 0) | (b != 0)
-        unclean = set(zip(a[nz].tolist(), b[nz].tolist()))
-        both = (a != 0) & (b != 0)
-        unwanted = {(0, v) for v in b[both].tolist()} | {(v, 0) for v in a[both].tolist()}
-        pairs = sorted(unclean - unwanted)
+        pairs = _pairs(ic.arr, jc.arr)
         keep = []
         for p in pairs:
             if p[1] == 0:
@@ -305,39 +583,56 @@ class _Run:
             pairs = [r for r in pairs[1:] if r[0] != p[0]]
 
 
-def _annotated(x: np.ndarray):
-    """ITK's slice detection on a label volume ``x`` in ITK index order: {axis: {label: set}}."""
-    nd = x.ndim
-    res = {a: {} for a in range(nd)}
-    c_true = np.zeros(x.shape, np.int8)
-    c_adj = np.zeros(x.shape, np.int8)
-    iso_axis = np.zeros(x.shape, np.int8)
-    for a in range(nd):
-        pad = [(0, 0)] * nd
-        pad[a] = (1, 1)
-        p = np.pad(x, pad)
-        prev = np.take(p, np.arange(0, x.shape[a]), axis=a)
-        nxt = np.take(p, np.arange(2, x.shape[a] + 2), axis=a)
-        iso = (prev == 0) & (nxt == 0)
-        c_true += iso
-        iso_axis[iso] = a
-        c_adj += (prev == x) & (nxt == x) & ~iso
-    sel = (x != 0) & (c_true == 1) & (c_adj == nd - 1)
-    idx = np.nonzero(sel)
-    vals = x[idx]
-    axs = iso_axis[idx]
-    for a in range(nd):
-        m = axs == a
-        for v, s in set(zip(vals[m].tolist(), idx[a][m].tolist())):
-            res[a].setdefault(v, set()).add(s)
-    return res
-
-
-def _components(plane: np.ndarray) -> np.ndarray:
-    """4-connected components of a 2D boolean slice in ITK order, numbered in ITK's raster order
-    (d0 fastest)."""
-    lab, _ = ndimage.label(plane.T, _CROSS)
-    return lab.T.astype(np.int32)
+@njit(cache=True, nogil=True)
+def _scan(y, nlab):
+    """One pass over a (k, j, i) label volume with labels 0..nlab - 1: each label's bounding box
+    (numpy axes) and ITK's annotated slices: a voxel of label L marks slice s along numpy axis
+    ax when both its neighbours along ax are background and both its neighbours along each other
+    axis are L. Returns lo, hi (nlab, 3) and flags (3, nlab, max extent)."""
+    n0, n1, n2 = y.shape
+    lo = np.full((nlab, 3), 1 << 40, np.int64)
+    hi = np.full((nlab, 3), -1, np.int64)
+    flags = np.zeros((3, nlab, max(n0, n1, n2)), np.bool_)
+    for k in range(n0):
+        for j in range(n1):
+            for i in range(n2):
+                v = y[k, j, i]
+                if v == 0:
+                    continue
+                if k < lo[v, 0]:
+                    lo[v, 0] = k
+                if k > hi[v, 0]:
+                    hi[v, 0] = k
+                if j < lo[v, 1]:
+                    lo[v, 1] = j
+                if j > hi[v, 1]:
+                    hi[v, 1] = j
+                if i < lo[v, 2]:
+                    lo[v, 2] = i
+                if i > hi[v, 2]:
+                    hi[v, 2] = i
+                c_true = 0
+                c_adj = 0
+                iso_ax = -1
+                for ax in range(3):
+                    if ax == 0:
+                        p = y[k - 1, j, i] if k > 0 else 0
+                        q = y[k + 1, j, i] if k + 1 < n0 else 0
+                    elif ax == 1:
+                        p = y[k, j - 1, i] if j > 0 else 0
+                        q = y[k, j + 1, i] if j + 1 < n1 else 0
+                    else:
+                        p = y[k, j, i - 1] if i > 0 else 0
+                        q = y[k, j, i + 1] if i + 1 < n2 else 0
+                    if p == 0 and q == 0:
+                        c_true += 1
+                        iso_ax = ax
+                    elif p == v and q == v:
+                        c_adj += 1
+                if c_true == 1 and c_adj == 2:
+                    s = k if iso_ax == 0 else (j if iso_ax == 1 else i)
+                    flags[iso_ax, v, s] = True
+    return lo, hi + 1, flags
 
 
 def interpolate_labels(labels: np.ndarray, axis: int | None = None, *, use_distance_transform: bool = True,
@@ -366,33 +661,45 @@ def interpolate_labels(labels: np.ndarray, axis: int | None = None, *, use_dista
         raise InvalidInputError("labels must be non-negative integers")
     if axis is not None and axis not in (0, 1, 2):
         raise InvalidInputError(f"axis must be 0, 1, 2 or None, got {axis!r}")
-    x = np.ascontiguousarray(lab.astype(np.int32).transpose())  # ITK index order (i, j, k)
-    out = np.zeros_like(x)
-    itk_axis = None if axis is None else 2 - axis
-    ann = _annotated(x)
-    if ann and np.any(x):
+    y = np.ascontiguousarray(lab.view(np.uint8) if lab.dtype == bool else lab)
+    top = int(y.max()) if y.size else 0
+    values = None
+    if top > 4096:  # sparse label values: work on their ranks
+        values, inv = np.unique(y, return_inverse=True)
+        y = inv.reshape(y.shape).astype(np.int32)
+        top = len(values) - 1
+    out = np.zeros(y.shape, y.dtype)
+    if top > 0:
+        lo_np, hi_np, flags = _scan(y, top + 1)
+        # ITK index order (i, j, k): ITK axis a is numpy axis 2 - a
+        ann = {a: {int(v): np.nonzero(flags[2 - a, v])[0].tolist() for v in range(1, top + 1)
+                   if flags[2 - a, v].any()} for a in range(3)}
+        itk_axis = None if axis is None else 2 - axis
         axes = [itk_axis] if itk_axis is not None else [a for a in range(3) if any(len(s) > 1 for s in ann[a].values())]
         for a in axes:
-            for label, slices in ann[a].items():
-                nzi = np.nonzero(x == label)
-                lo = np.array([v.min() for v in nzi])
-                hi = np.array([v.max() for v in nzi]) + 1
-                keep = [d for d in range(3) if d != a]
+            keep = [d for d in range(3) if d != a]
+            for label, s in ann[a].items():
+                lo, hi = lo_np[label][::-1], hi_np[label][::-1]  # ITK order
                 org = lo[keep]
-                s = sorted(slices)
                 run = _Run(out, label, a, use_distance_transform, heuristic_alignment)
                 conns = {}
+                box = [slice(None)] * 3
+                for d in keep:
+                    box[2 - d] = slice(int(lo[d]), int(hi[d]))
 
                 def conn(k):
                     if k not in conns:
-                        pl = np.moveaxis(x, a, 0)[k][lo[keep[0]]:hi[keep[0]], lo[keep[1]]:hi[keep[1]]]
-                        conns[k] = _Slice(_components(pl == label), org)
+                        box[2 - a] = k
+                        lab2, _ = ndimage.label(y[tuple(box)] == label, _CROSS)  # ITK raster order
+                        conns[k] = _Slice(np.ascontiguousarray(lab2.T, np.int32), org)
                     return conns[k]
                 for p, q in zip(s[:-1], s[1:]):
                     if p + 1 < q:
                         run.between(p, q, conn(p), conn(q))
-    out[x != 0] = x[x != 0]
-    return out.transpose().astype(lab.dtype)
+    np.copyto(out, y, where=y != 0)
+    if values is not None:
+        out = values[out]
+    return out.astype(lab.dtype, copy=False)
 
 
 def fill_between_slices(masks, axis: int | None = None):
