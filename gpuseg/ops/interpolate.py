@@ -25,7 +25,10 @@ over the labels' bounding boxes; the result therefore is the same on every backe
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 
+import numba
 import numpy as np
 from numba import njit
 from scipy import ndimage
@@ -221,32 +224,40 @@ def _sq_edt(seed):
     out = np.empty((n0, n1), np.int64)
     s = np.empty(n1, np.int64)
     t = np.empty(n1, np.int64)
+    f = np.empty(n1, np.int64)  # g(s[q]) ** 2
     for a in range(n0):
+        ga = g[a]
         q = 0
         s[0] = 0
         t[0] = 0
+        f[0] = ga[0] * ga[0]
         for u in range(1, n1):
-            gu = g[a, u]
+            gu2 = ga[u] * ga[u]
             while q >= 0:
-                gs = g[a, s[q]]
-                if (t[q] - s[q]) ** 2 + gs * gs > (t[q] - u) ** 2 + gu * gu:
+                dt = t[q] - s[q]
+                du = t[q] - u
+                if dt * dt + f[q] > du * du + gu2:
                     q -= 1
                 else:
                     break
             if q < 0:
                 q = 0
                 s[0] = u
+                f[0] = gu2
             else:
                 i = s[q]
-                gi = g[a, i]
-                w = 1 + (u * u - i * i + gu * gu - gi * gi) // (2 * (u - i))
+                # floor division, in float64 (exact here: |numerator| < 2 ** 53 and the
+                # quotient's distance to an integer exceeds its rounding error)
+                w = 1 + np.int64(math.floor(float(u * u - i * i + gu2 - f[q]) / float(2 * (u - i))))
                 if w < n1:
                     q += 1
                     s[q] = u
                     t[q] = w
+                    f[q] = gu2
+        oa = out[a]
         for u in range(n1 - 1, -1, -1):
-            gi = g[a, s[q]]
-            out[a, u] = (u - s[q]) ** 2 + gi * gi
+            d = u - s[q]
+            oa[u] = d * d + f[q]
             if u == t[q]:
                 q -= 1
     return out
@@ -316,11 +327,78 @@ def _median_distances(im, jm):
             mn = diff
             best = x
     thr = np.float32(best) / ten
+    # the largest squared distance whose float32 distance is <= thr (float32(sqrt) is monotone)
+    smax = np.int64(float(thr) * float(thr))
+    while np.float32(math.sqrt(float(smax + 1))) <= thr:
+        smax += 1
+    while smax >= 0 and np.float32(math.sqrt(float(smax))) > thr:
+        smax -= 1
     for a in range(h0):
         for b in range(h1):
-            if (im[a0 + a, b0 + b] or jm[a0 + a, b0 + b]) and np.float32(math.sqrt(float(sq[a, b]))) <= thr:
+            if (im[a0 + a, b0 + b] or jm[a0 + a, b0 + b]) and sq[a, b] <= smax:
                 med[a0 + a, b0 + b] = True
     return med
+
+
+@njit(cache=True, nogil=True)
+def _box_of(arr, v):
+    """Bounding box (a0, a1, b0, b1, exclusive ends) of the pixels of ``arr`` equal to v;
+    a0 = -1 when there are none."""
+    n0, n1 = arr.shape
+    a0, a1, b0, b1 = n0, -1, n1, -1
+    for a in range(n0):
+        for b in range(n1):
+            if arr[a, b] == v:
+                a0 = min(a0, a)
+                a1 = max(a1, a)
+                b0 = min(b0, b)
+                b1 = max(b1, b)
+    if a1 < 0:
+        return -1, 0, 0, 0
+    return a0, a1 + 1, b0, b1 + 1
+
+
+@njit(cache=True, nogil=True)
+def _one_to_one_dt(iarr, iid, i0, i1, jarr, jid, j0, j1, plane, label):
+    """The distance-median middle slice of region ``iid`` of ``iarr`` (origin i0, i1, already
+    moved by its half translation) and region ``jid`` of ``jarr`` (origin j0, j1), on the tight
+    box of the two shapes: raises ``plane`` (ITK-order view of the output slice) to ``label``
+    where the median is set and returns the median (uint8) with its origin."""
+    ia0, ia1, ib0, ib1 = _box_of(iarr, iid)
+    ja0, ja1, jb0, jb1 = _box_of(jarr, jid)
+    if ia0 < 0 and ja0 < 0:
+        return np.zeros((0, 0), np.uint8), 0, 0
+    if ia0 < 0:
+        lo0, hi0, lo1, hi1 = ja0 + j0, ja1 + j0, jb0 + j1, jb1 + j1
+    elif ja0 < 0:
+        lo0, hi0, lo1, hi1 = ia0 + i0, ia1 + i0, ib0 + i1, ib1 + i1
+    else:
+        lo0, hi0 = min(ia0 + i0, ja0 + j0), max(ia1 + i0, ja1 + j0)
+        lo1, hi1 = min(ib0 + i1, jb0 + j1), max(ib1 + i1, jb1 + j1)
+    h0, h1 = hi0 - lo0, hi1 - lo1
+    im = np.zeros((h0, h1), np.bool_)
+    jm = np.zeros((h0, h1), np.bool_)
+    if ia0 >= 0:
+        for a in range(ia0, ia1):
+            for b in range(ib0, ib1):
+                if iarr[a, b] == iid:
+                    im[a + i0 - lo0, b + i1 - lo1] = True
+    if ja0 >= 0:
+        for a in range(ja0, ja1):
+            for b in range(jb0, jb1):
+                if jarr[a, b] == jid:
+                    jm[a + j0 - lo0, b + j1 - lo1] = True
+    med = _median_distances(im, jm)
+    p0, p1 = plane.shape
+    res = np.zeros((h0, h1), np.uint8)
+    for a in range(h0):
+        for b in range(h1):
+            if med[a, b]:
+                res[a, b] = 1
+                x, y = a + lo0, b + lo1
+                if 0 <= x < p0 and 0 <= y < p1 and plane[x, y] < label:
+                    plane[x, y] = label
+    return res, lo0, lo1
 
 
 @njit(cache=True, nogil=True)
@@ -479,7 +557,21 @@ class _Run:
         jt_ = it_ - t
         mid = (i + j + (1 if carry else 0)) // 2
         iorg, jorg = ic.org + it_, jc.org + jt_
-        im0, jm0 = ic.arr == iid, jc.arr == jid
+        if self.use_dt:
+            res, m0, m1 = _one_to_one_dt(ic.arr, iid, int(iorg[0]), int(iorg[1]), jc.arr, jid, int(jorg[0]),
+                                         int(jorg[1]), self._planes[mid].T, self.label)
+            mc = _Slice(res, (m0, m1))
+        else:
+            mc = self._one_to_one_dilations(mid, ic.arr == iid, iorg, jc.arr == jid, jorg)
+        if abs(i - j) > 2:
+            if abs(i - mid) > 1:
+                self.one_to_one(i, mid, ic, iid, mc, 1, it_, True)
+            if abs(j - mid) > 1:
+                self.one_to_one(j, mid, jc, jid, mc, 1, jt_, True)
+
+    def _one_to_one_dilations(self, mid, im0, iorg, jm0, jorg):
+        """The morphological-dilation median (``use_distance_transform=False``) on the union box
+        of the two shapes' slices, with NumPy/SciPy (Slicer never uses it)."""
         lo = np.minimum(iorg, jorg)
         hi = np.maximum(iorg + im0.shape, jorg + np.asarray(jm0.shape))
         shape = tuple(int(v) for v in hi - lo)
@@ -488,10 +580,7 @@ class _Run:
         a, b = iorg - lo, jorg - lo
         im[a[0]:a[0] + im0.shape[0], a[1]:a[1] + im0.shape[1]] = im0
         jm[b[0]:b[0] + jm0.shape[0], b[1]:b[1] + jm0.shape[1]] = jm0
-        if self.use_dt:
-            med = _median_distances(im, jm)
-        else:
-            med = _median_dilations(im & jm, im, jm)
+        med = _median_dilations(im & jm, im, jm)
         # write the middle slice, clipped to the volume
         plane = self._planes[mid].T
         c0 = np.maximum(lo, 0)
@@ -500,12 +589,7 @@ class _Run:
             sub = med[c0[0] - lo[0]:c1[0] - lo[0], c0[1] - lo[1]:c1[1] - lo[1]]
             tgt = plane[c0[0]:c1[0], c0[1]:c1[1]]
             tgt[sub & (tgt < self.label)] = self.label
-        if abs(i - j) > 2:
-            mc = _Slice(med.astype(np.int32), lo)
-            if abs(i - mid) > 1:
-                self.one_to_one(i, mid, ic, iid, mc, 1, it_, True)
-            if abs(j - mid) > 1:
-                self.one_to_one(j, mid, jc, jid, mc, 1, jt_, True)
+        return _Slice(med.astype(np.int32), lo)
 
     def one_to_n(self, i, j, ic: _Slice, iid, jc: _Slice, jids, t):
         mask = ic.arr == iid
@@ -669,37 +753,49 @@ def interpolate_labels(labels: np.ndarray, axis: int | None = None, *, use_dista
         y = inv.reshape(y.shape).astype(np.int32)
         top = len(values) - 1
     out = np.zeros(y.shape, y.dtype)
-    if top > 0:
-        lo_np, hi_np, flags = _scan(y, top + 1)
-        # ITK index order (i, j, k): ITK axis a is numpy axis 2 - a
-        ann = {a: {int(v): np.nonzero(flags[2 - a, v])[0].tolist() for v in range(1, top + 1)
-                   if flags[2 - a, v].any()} for a in range(3)}
-        itk_axis = None if axis is None else 2 - axis
-        axes = [itk_axis] if itk_axis is not None else [a for a in range(3) if any(len(s) > 1 for s in ann[a].values())]
-        for a in axes:
-            keep = [d for d in range(3) if d != a]
-            for label, s in ann[a].items():
-                lo, hi = lo_np[label][::-1], hi_np[label][::-1]  # ITK order
-                org = lo[keep]
-                run = _Run(out, label, a, use_distance_transform, heuristic_alignment)
-                conns = {}
-                box = [slice(None)] * 3
-                for d in keep:
-                    box[2 - d] = slice(int(lo[d]), int(hi[d]))
-
-                def conn(k):
-                    if k not in conns:
-                        box[2 - a] = k
-                        lab2, _ = ndimage.label(y[tuple(box)] == label, _CROSS)  # ITK raster order
-                        conns[k] = _Slice(np.ascontiguousarray(lab2.T, np.int32), org)
-                    return conns[k]
-                for p, q in zip(s[:-1], s[1:]):
-                    if p + 1 < q:
-                        run.between(p, q, conn(p), conn(q))
+    nthreads = numba.get_num_threads()
+    with ThreadPoolExecutor(nthreads, "gpuseg-interpolate") if nthreads > 1 and top > 0 else nullcontext() as pool:
+        if top > 0:
+            _interpolate_into(out, y, top, axis, use_distance_transform, heuristic_alignment, pool)
     np.copyto(out, y, where=y != 0)
     if values is not None:
         out = values[out]
     return out.astype(lab.dtype, copy=False)
+
+
+def _interpolate_into(out, y, top, axis, use_distance_transform, heuristic_alignment, pool):
+    """Every label along every chosen axis into ``out`` (both (k, j, i)); pairs in ``pool``."""
+    lo_np, hi_np, flags = _scan(y, top + 1)
+    # ITK index order (i, j, k): ITK axis a is numpy axis 2 - a
+    ann = {a: {int(v): np.nonzero(flags[2 - a, v])[0].tolist() for v in range(1, top + 1)
+               if flags[2 - a, v].any()} for a in range(3)}
+    itk_axis = None if axis is None else 2 - axis
+    axes = [itk_axis] if itk_axis is not None else [a for a in range(3) if any(len(s) > 1 for s in ann[a].values())]
+    for a in axes:
+        keep = [d for d in range(3) if d != a]
+        for label, s in ann[a].items():
+            lo, hi = lo_np[label][::-1], hi_np[label][::-1]  # ITK order
+            org = lo[keep]
+            run = _Run(out, label, a, use_distance_transform, heuristic_alignment)
+            box = [slice(None)] * 3
+            for d in keep:
+                box[2 - d] = slice(int(lo[d]), int(hi[d]))
+            jobs = [(p, q) for p, q in zip(s[:-1], s[1:]) if p + 1 < q]
+            conns = {}
+            for k in sorted({k for pq in jobs for k in pq}):
+                box[2 - a] = k
+                lab2, _ = ndimage.label(y[tuple(box)] == label, _CROSS)  # ITK raster order
+                conns[k] = _Slice(np.ascontiguousarray(lab2.T, np.int32), org)
+            # the pairs of one label write disjoint slices (strictly between their own two):
+            # run them in threads (the numba parts release the GIL); labels and axes run one
+            # after another, as two labels' raise-to-the-higher writes to a voxel must not race
+            work = [lambda p=p, q=q: run.between(p, q, conns[p], conns[q]) for p, q in jobs]
+            if pool is not None and len(work) > 1:
+                for f in [pool.submit(w) for w in work]:
+                    f.result()
+            else:
+                for w in work:
+                    w()
 
 
 def fill_between_slices(masks, axis: int | None = None):
