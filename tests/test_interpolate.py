@@ -59,6 +59,10 @@ def _synthetic():
     a[3] = _ell(sh, (3, 10, 10), (1, 5, 5))[3]
     a[12] = _ell(sh, (12, 26, 32), (1, 6, 6))[12]  # no overlap: both collapse to their centroid
     cases["unmatched"] = a
+    a = np.zeros(sh, np.int16)  # label values past 4096 take the ranked path
+    a[::5][e[::5]] = 5000
+    a[::5][t[::5]] = 7
+    cases["sparse_label_values"] = a
     cases["empty"] = np.zeros(sh, np.uint8)
     a = np.zeros(sh, np.uint8)
     a[10] = e[10]
@@ -171,3 +175,36 @@ def test_step_and_errors():
         s.visible = False
     with pytest.raises(InvalidInputError):
         ed.fill_between_slices()
+
+
+def test_distance_transform_matches_scipy():
+    from scipy import ndimage
+
+    from gpuseg.ops.interpolate import _sq_edt
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        sh = tuple(int(v) for v in rng.integers(1, 60, 2))
+        seed = rng.random(sh) < rng.uniform(0.002, 0.3)
+        seed.flat[rng.integers(seed.size)] = True
+        assert np.array_equal(np.sqrt(_sq_edt(seed)), ndimage.distance_transform_edt(~seed)), sh
+    seed = np.zeros((700, 650), bool)
+    seed[0, 0] = seed[699, 3] = seed[350, 649] = True  # long distances, far corners
+    assert np.array_equal(np.sqrt(_sq_edt(seed)), ndimage.distance_transform_edt(~seed))
+
+
+def test_threads_and_input_types_do_not_change_the_answer():
+    import numba
+
+    a = _synthetic()["random_ellipsoids"]
+    ref = interpolate_labels(a)
+    n = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        assert np.array_equal(interpolate_labels(a), ref)
+    finally:
+        numba.set_num_threads(n)
+    b = _synthetic()["ellipsoid_axis0"]
+    got = interpolate_labels(b.astype(bool))
+    assert got.dtype == bool and np.array_equal(got, interpolate_labels(b) > 0)
+    f = np.asfortranarray(a.astype(np.int32) * 3)  # non-contiguous input, other dtype
+    assert np.array_equal(interpolate_labels(f), ref.astype(np.int32) * 3)
