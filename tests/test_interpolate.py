@@ -208,3 +208,20 @@ def test_threads_and_input_types_do_not_change_the_answer():
     assert got.dtype == bool and np.array_equal(got, interpolate_labels(b) > 0)
     f = np.asfortranarray(a.astype(np.int32) * 3)  # non-contiguous input, other dtype
     assert np.array_equal(interpolate_labels(f), ref.astype(np.int32) * 3)
+
+
+def test_slicer_extent_and_storage_box_independence():
+    from gpuseg.geometry import Extent
+    from gpuseg.ops.interpolate import fill_between_slices, slicer_extent
+
+    # Slicer's auto-complete log: effective extent (21, 112, 13, 107, 11, 84) in a
+    # (0, 124, 0, 121, 0, 92) image grows to [12, 121, 4, 116, 4, 91]
+    ext = slicer_extent(Extent.from_slicer((21, 112, 13, 107, 11, 84)), (93, 122, 125))
+    assert ext.to_slicer() == (12, 121, 4, 116, 4, 91)
+    assert slicer_extent(Extent.from_slicer((0, 5, 2, 2, 9, 20)), (21, 10, 8)).to_slicer() == (0, 7, 0, 5, 6, 20)
+    assert slicer_extent(Extent.empty(), (4, 4, 4)).is_empty
+    # the answer depends on the segments' voxels, not on how their words are stored
+    g, seg, a, b, e, _ = _scene("cpu")
+    full = fill_between_slices([gpuseg.Mask.from_numpy(a, g)])[0].to_numpy()
+    crop = fill_between_slices([gpuseg.Mask.from_numpy(a, g, crop=True)])[0].to_numpy()
+    assert np.array_equal(full, crop) and full.sum() > a.sum()

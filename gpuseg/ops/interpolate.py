@@ -34,8 +34,9 @@ from numba import njit
 from scipy import ndimage
 
 from ..errors import InvalidInputError
+from ..geometry import Extent
 
-__all__ = ["interpolate_labels", "fill_between_slices"]
+__all__ = ["interpolate_labels", "fill_between_slices", "slicer_extent"]
 
 _CROSS = ndimage.generate_binary_structure(2, 1)
 
@@ -798,13 +799,26 @@ def _interpolate_into(out, y, top, axis, use_distance_transform, heuristic_align
                     w()
 
 
+def slicer_extent(extent: Extent, shape) -> Extent:
+    """The region Slicer's auto-complete effects (Fill between slices among them) hand to ITK:
+    ``extent`` (the union of the segments' effective extents) grown on each side of each axis
+    by ``int(max(3, 0.1 * (max - min)))`` voxels (inclusive indices), clipped to ``shape``.
+
+    It matters: aligned middle shapes may reach past the segments' extent, and ITK clips them
+    only to its image, so the image's extent is part of the answer (a few voxels at most).
+    """
+    if extent.is_empty:
+        return extent
+    return extent.pad([int(max(3, 0.1 * (n - 1))) for n in extent.shape]).clip(shape)
+
+
 def fill_between_slices(masks, axis: int | None = None):
     """Fill between slices of several segments at once (Slicer's Fill between slices).
 
     ``masks`` is a sequence of :class:`~gpuseg.mask.Mask` on one grid (the visible segments in
-    order). They are merged into one label volume over their union box (label n = the n-th
-    mask; where masks overlap the later one wins, as in Slicer's merged labelmap), interpolated
-    with :func:`interpolate_labels`, and split back. Returns one new Mask per input: the
+    order). They are merged into one label volume over :func:`slicer_extent` (label n = the
+    n-th mask; where masks overlap the later one wins, as in Slicer's merged labelmap),
+    interpolated with :func:`interpolate_labels`, and split back. Returns one new Mask per input: the
     interpolated voxels of its label plus all of its own voxels (an overlapped segment never
     loses voxels; Slicer's merged labelmap would drop them).
     """
@@ -815,11 +829,12 @@ def fill_between_slices(masks, axis: int | None = None):
     g = masks[0].geometry
     for m in masks[1:]:
         g.check_same_grid(m.geometry, "fill between slices segments")
-    ext = None
+    ext = Extent.empty()
     for m in masks:
-        if m.nbytes and not m.box_extent.is_empty:
-            ext = m.box_extent if ext is None else ext.union(m.box_extent)
-    if ext is None:
+        if m.nbytes:
+            ext = ext.union(m.extent())
+    ext = slicer_extent(ext, g.shape)
+    if ext.is_empty:
         return [m.copy() for m in masks]
     dense = [m.to_numpy(ext) for m in masks]
     lab = np.zeros(dense[0].shape, np.uint16 if len(masks) > 255 else np.uint8)
@@ -828,7 +843,6 @@ def fill_between_slices(masks, axis: int | None = None):
     res = interpolate_labels(lab, axis)
     out = []
     for n, (m, d) in enumerate(zip(masks, dense), start=1):
-        full = np.zeros(g.shape, bool)
-        full[ext.k0:ext.k1, ext.j0:ext.j1, ext.i0:ext.i1] = (res == n) | d
-        out.append(Mask.from_numpy(full, g, backend=m.backend))
+        # a mask over the segments' union box only (the rest of the grid stays empty)
+        out.append(Mask.from_numpy((res == n) | d, g, offset=(ext.k0, ext.j0, ext.i0), backend=m.backend))
     return out
