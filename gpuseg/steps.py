@@ -298,6 +298,8 @@ STEPS: dict[str, dict[str, _Field]] = {
                         "roi": Points(help="two corner points of a box that clips the source image"),
                         "space": space_key()},
     "grow_from_seeds": {"seed_locality": Num(0, 10, default=0.0), "segments": Names()},
+    "fill_between_slices": {"segments": Names(), "axis": Int(0, 2, help="grid axis to interpolate along "
+                                                                     "(0 = k, 1 = j, 2 = i); default: automatic")},
     "margin": {"segment": _seg(), "margin_mm": Num(-MAX_SIZE_MM, MAX_SIZE_MM, required=True,
                                                   help="grow (> 0) or shrink (< 0)")},
     "hollow": {"segment": _seg(), "thickness_mm": Num(0, MAX_SIZE_MM, lo_open=True, required=True),
@@ -522,6 +524,8 @@ def run_step(editor, step: dict, n: int | None = None, *, strict: bool = False,
             return getattr(editor, eff)(st.pop("segment"), **st)
         if eff == "grow_from_seeds":
             return editor.grow_from_seeds(**st)
+        if eff == "fill_between_slices":
+            return editor.fill_between_slices(st.get("segments"), st.get("axis"))
         if eff == "level_trace":
             return editor.level_trace(st.pop("segment"), st.pop("point"), **st)
         if eff in ("flood_fill", "local_threshold"):

@@ -31,6 +31,7 @@ from ..geometry import Extent
 from ..image import Image
 from ..mask import Mask, box_for_extent, pack_block
 from ..ops.autothreshold import auto_threshold
+from ..ops.interpolate import fill_between_slices as _fill_between
 from ..ops.threshold import threshold
 from ..segmentation import Segmentation
 from .brush import StrokeLimits, rasterize_stroke
@@ -682,6 +683,40 @@ class Editor:
     def grow_from_seeds(self, **kw) -> int:
         """Preview and apply grow from seeds in one step (see :meth:`grow_from_seeds_preview`)."""
         return self.commit_grow(self.grow_from_seeds_preview(**kw))
+
+    # --- fill between slices (Slicer's auto-complete effect; ignores the image and masking) ------
+    def fill_between_slices_preview(self, segments: Sequence[str] | None = None,
+                                    axis: int | None = None) -> dict[str, Mask]:
+        """Slicer's Fill between slices as a preview: the visible segments (or ``segments``)
+        interpolated between their annotated slices (see :mod:`gpuseg.ops.interpolate`) along
+        ``axis`` (numpy axis 0/1/2, or None for ITK's automatic choice). Returns the new mask of
+        each segment id; nothing changes until :meth:`commit_fill_between_slices`."""
+        seg = self.segmentation
+        ids = [seg.segment(x).id for x in segments] if segments is not None else [s.id for s in seg if s.visible]
+        if not ids:
+            raise InvalidInputError("fill between slices needs segments: no segment is visible")
+        return dict(zip(ids, _fill_between([seg[sid].mask for sid in ids], axis)))
+
+    def commit_fill_between_slices(self, preview: dict[str, Mask]) -> int:
+        """Apply a fill-between-slices preview: each segment gains its interpolated voxels,
+        bypassing masking and overwrite (as Slicer); one undo level. Returns the voxels changed."""
+        seg = self.segmentation
+        ext = None
+        for sid, m in preview.items():
+            if sid not in seg.segment_ids:
+                raise UnknownSegmentError(f"segment {sid!r} was removed since the preview")
+            if m.nbytes and not m.box_extent.is_empty:
+                ext = m.box_extent if ext is None else ext.union(m.box_extent)
+        if ext is None:
+            return 0
+        box = box_for_extent(ext)
+        b = seg.backend
+        plan = [(seg[sid], "or", b.to_numpy(m.to(b).block(box))) for sid, m in preview.items()]
+        return self._apply(plan, box)
+
+    def fill_between_slices(self, segments: Sequence[str] | None = None, axis: int | None = None) -> int:
+        """Preview and apply fill between slices in one step (see :meth:`fill_between_slices_preview`)."""
+        return self.commit_fill_between_slices(self.fill_between_slices_preview(segments, axis))
 
     def threshold(self, segment: str, lo: float, hi: float) -> int:
         """Slicer's Threshold effect: within the editable area the segment becomes the voxels of
