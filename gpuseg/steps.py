@@ -293,6 +293,14 @@ STEPS: dict[str, dict[str, _Field]] = {
     "logical": {"segment": _seg(), "operation": Enum(("copy", "union", "subtract", "intersect", "invert", "clear",
                                                        "fill"), required=True),
                 "modifier": Str(), "bypass_masking": Bool(default=True)},
+    "draw_tube": {"segment": _seg(), "points": Points(required=True, help="the curve's control points"),
+                  "radius_mm": Num(0, MAX_DIAMETER_MM, lo_open=True, default=1.0),
+                  "interpolation": Enum(("cardinal_spline", "linear"), default="cardinal_spline"),
+                  "space": space_key()},
+    "surface_cut": {"segment": _seg(), "points": Points(required=True, help="at least 4 points, not in one plane"),
+                    "operation": Enum(("set", "erase_inside", "erase_outside", "fill_inside", "fill_outside"),
+                                      default="set"),
+                    "smooth": Bool(default=True), "space": space_key()},
     "undo": {},
     "redo": {},
 }
@@ -396,6 +404,8 @@ def _ijk(geometry, points, space: str) -> np.ndarray:
 def _stroke_outside(geometry, step: dict) -> bool:
     """True when the step's stroke or shape cannot reach a voxel of the grid."""
     eff = step["effect"]
+    if eff in ("draw_tube", "surface_cut"):
+        return False  # their regions are exact and may reach the grid from outside points
     ijk = _ijk(geometry, step["points"], step.get("space", "world"))
     n = np.array(geometry.shape[::-1], dtype=np.float64)  # (ni, nj, nk)
     if eff in ("paint", "erase"):
@@ -485,6 +495,8 @@ def run_step(editor, step: dict, n: int | None = None, *, strict: bool = False,
             return editor.draw(st.pop("segment"), st.pop("points"), **st)
         if eff == "scissors":
             return editor.scissors(st.pop("segment"), st.pop("points"), **st)
+        if eff in ("draw_tube", "surface_cut"):
+            return getattr(editor, eff)(st.pop("segment"), st.pop("points"), **st)
         if eff == "threshold":
             lo, hi = editor.auto_threshold(st["auto"]) if "auto" in st else (float(st["min"]), float(st["max"]))
             return editor.threshold(st["segment"], lo, hi)

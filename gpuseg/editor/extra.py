@@ -1,0 +1,120 @@
+"""Editor methods of Slicer's SegmentEditorExtraEffects beyond flood filling and local
+threshold: Draw tube and Surface cut (docs/editor.md, "How to add an effect").
+
+:class:`ExtraEffects` is a mixin of :class:`gpuseg.Editor`: each effect computes its region
+with :mod:`.tube` or :mod:`.surface_cut` and goes through the editor's preview, masking,
+overwrite and undo like every other effect.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import InvalidInputError
+from ..mask import Mask
+from .previews import StrokePreview
+from .surface_cut import OPERATIONS, hull_surface
+from .tube import tube_region
+
+__all__ = ["ExtraEffects"]
+
+
+class ExtraEffects:
+    """Draw tube and Surface cut as :class:`gpuseg.Editor` methods."""
+
+    # --- draw tube ------------------------------------------------------------------------------
+    def draw_tube_preview(self, segment: str, points, radius_mm: float = 1.0, *,
+                          interpolation: str = "cardinal_spline", space: str = "world") -> StrokePreview | None:
+        """Slicer's Draw tube as a preview: the voxels whose centres are within ``radius_mm`` of
+        the curve through ``points`` (:mod:`gpuseg.editor.tube`), added to ``segment`` through
+        masking on commit.
+
+        Parameters
+        ----------
+        segment : str
+        points : array_like
+            The curve's control points, (N, 3), N >= 1.
+        radius_mm : float
+            Tube radius (Slicer's logic default 1.0 mm).
+        interpolation : str
+            ``cardinal_spline`` (Slicer's default) or ``linear``.
+        space : str
+            ``world`` or ``ijk``.
+
+        Returns
+        -------
+        StrokePreview or None
+            None when the tube misses the grid.
+        """
+        seg = self.segmentation
+        sid = seg.segment(segment).id
+        self.masking.check(seg)
+        ijk = self._points_ijk(points, space)
+        world = seg.geometry.ijk_to_world_points(ijk)
+        return self._preview(sid, tube_region(seg.geometry, world, radius_mm, interpolation, self.stroke_limits))
+
+    def draw_tube(self, segment: str, points, radius_mm: float = 1.0, **kw) -> int:
+        """Add a tube along ``points`` to ``segment`` (see :meth:`draw_tube_preview`); one undo
+        level. Returns the number of voxels that changed."""
+        p = self.draw_tube_preview(segment, points, radius_mm, **kw)
+        return self.commit(p) if p is not None else 0
+
+    # --- surface cut ------------------------------------------------------------------------------
+    def surface_cut_region(self, points, *, smooth: bool = True, space: str = "world") -> Mask:
+        """The voxels inside Surface cut's closed surface through ``points`` (convex hull, with
+        ``smooth`` Loop-subdivided; :mod:`gpuseg.editor.surface_cut`), voxelized with
+        :func:`gpuseg.surface.mesh_to_mask`."""
+        from ..surface.mesh import mesh_to_mask
+
+        seg = self.segmentation
+        world = seg.geometry.ijk_to_world_points(self._points_ijk(points, space))
+        v, f = hull_surface(world, smooth)
+        return mesh_to_mask(v, f, seg.geometry, backend=seg.backend, what="surface cut surface", check=False)
+
+    def surface_cut_preview(self, segment: str, points, *, operation: str = "set", smooth: bool = True,
+                            space: str = "world") -> StrokePreview | None:
+        """Slicer's Surface cut as a preview.
+
+        Operations (Slicer's ``Operation``, default ``SET``): ``fill_inside`` adds the surface's
+        inside to ``segment``, ``erase_inside`` removes it, ``fill_outside`` adds every voxel of
+        the grid outside it, ``erase_outside`` removes the segment's voxels outside it, and
+        ``set`` makes the segment the inside (within the editable area: Slicer's Set mode).
+        Masking and overwrite apply as for every effect. ``fill_outside`` builds a host block
+        of the whole grid (host-side numpy).
+
+        Returns
+        -------
+        StrokePreview or None
+            None when nothing would change (an empty region to add).
+        """
+        if operation not in OPERATIONS:
+            raise InvalidInputError(f"unknown surface cut operation {operation!r}; choose " + ", ".join(OPERATIONS))
+        seg = self.segmentation
+        sid = seg.segment(segment).id
+        self.masking.check(seg)
+        inside = self.surface_cut_region(points, smooth=smooth, space=space)
+        grid = seg.geometry.extent
+        if operation == "fill_inside":
+            return self._region_preview(sid, inside)
+        if operation == "fill_outside":
+            return self._preview(sid, (grid, ~inside.to_numpy(grid)))
+        if operation == "set":
+            ext = inside.box_extent.union(seg[sid].mask.box_extent)
+            if ext.is_empty:
+                return None
+            return self._preview(sid, (ext, inside.to_numpy(ext)), replace=True)
+        if operation == "erase_inside":
+            if inside.is_empty():
+                return None
+            ext = inside.extent()
+            return self._preview(sid, (ext, inside.to_numpy(ext)), erase=True)
+        own = seg[sid].mask.box_extent  # erase_outside: only the segment's own voxels can go
+        if own.is_empty:
+            return None
+        return self._preview(sid, (own, ~inside.to_numpy(own)), erase=True)
+
+    def surface_cut(self, segment: str, points, **kw) -> int:
+        """Apply Surface cut (see :meth:`surface_cut_preview`); one undo level. Returns the
+        number of voxels that changed."""
+        p = self.surface_cut_preview(segment, points, **kw)
+        return self.commit(p) if p is not None else 0
