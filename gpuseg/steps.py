@@ -301,6 +301,7 @@ STEPS: dict[str, dict[str, _Field]] = {
                     "operation": Enum(("set", "erase_inside", "erase_outside", "fill_inside", "fill_outside"),
                                       default="set"),
                     "smooth": Bool(default=True), "space": space_key()},
+    "watershed": {"object_scale_mm": Num(0, MAX_SIZE_MM, lo_open=True, default=2.0), "segments": Names()},
     "undo": {},
     "redo": {},
 }
@@ -504,6 +505,8 @@ def run_step(editor, step: dict, n: int | None = None, *, strict: bool = False,
             return getattr(editor, eff)(st.pop("segment"), **st)
         if eff == "grow_from_seeds":
             return editor.grow_from_seeds(**st)
+        if eff == "watershed":
+            return editor.watershed(**st)
         if eff == "level_trace":
             return editor.level_trace(st.pop("segment"), st.pop("point"), **st)
         if eff == "undo":

@@ -1,18 +1,22 @@
 """Editor methods of Slicer's SegmentEditorExtraEffects beyond flood filling and local
-threshold: Draw tube and Surface cut (docs/editor.md, "How to add an effect").
+threshold: Draw tube, Surface cut and Watershed (docs/editor.md, "How to add an effect").
 
 :class:`ExtraEffects` is a mixin of :class:`gpuseg.Editor`: each effect computes its region
-with :mod:`.tube` or :mod:`.surface_cut` and goes through the editor's preview, masking,
-overwrite and undo like every other effect.
+with :mod:`.tube`, :mod:`.surface_cut` or :mod:`gpuseg.ops.watershed` and goes through the
+editor's preview, masking, overwrite and undo like every other effect.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from typing import Sequence
+
 from ..errors import InvalidInputError
-from ..mask import Mask
-from .previews import StrokePreview
+from ..geometry import Extent
+from ..mask import Mask, box_for_extent, pack_block, unpack_bits
+from .masking import editable_words
+from .previews import GrowPreview, StrokePreview
 from .surface_cut import OPERATIONS, hull_surface
 from .tube import tube_region
 
@@ -20,7 +24,7 @@ __all__ = ["ExtraEffects"]
 
 
 class ExtraEffects:
-    """Draw tube and Surface cut as :class:`gpuseg.Editor` methods."""
+    """Draw tube, Surface cut and Watershed as :class:`gpuseg.Editor` methods."""
 
     # --- draw tube ------------------------------------------------------------------------------
     def draw_tube_preview(self, segment: str, points, radius_mm: float = 1.0, *,
@@ -118,3 +122,64 @@ class ExtraEffects:
         number of voxels that changed."""
         p = self.surface_cut_preview(segment, points, **kw)
         return self.commit(p) if p is not None else 0
+
+    # --- watershed ----------------------------------------------------------------------------------
+    def watershed_preview(self, *, object_scale_mm: float = 2.0, segments: Sequence[str] | None = None,
+                          region: Extent | None = None) -> GrowPreview:
+        """Slicer's Watershed effect as a preview (an auto-complete effect like grow from seeds).
+
+        The seeds are the visible segments (or ``segments``). Over the region (as grow from
+        seeds: the seeds' extent plus max(3 voxels, 10%), or ``region``) the source image's
+        gradient magnitude (Gaussian sigma ``object_scale_mm``) is flooded from the seeds
+        (:mod:`gpuseg.ops.watershed`: SimpleITK's definition, bit for bit). Markers: seed segment
+        n is label n (a voxel in several seeds takes the last one's label); voxels masking does
+        not let change, and that no seed holds, are a marker of their own that is dropped, so
+        no segment floods through them. Slicer recomputes everything on every update, and so
+        does this. Apply it with :meth:`commit_grow` (or call :meth:`watershed`).
+
+        Parameters
+        ----------
+        object_scale_mm : float
+            Slicer's ``ObjectScaleMm`` (default 2.0): the Gaussian sigma in mm.
+        segments : sequence of str, optional
+        region : Extent, optional
+
+        Returns
+        -------
+        GrowPreview
+        """
+        from ..ops.grow import grow_region
+        from ..ops.watershed import gradient_magnitude, watershed_from_markers
+
+        if self.image is None:
+            raise InvalidInputError("the watershed needs the source image")
+        seg = self.segmentation
+        self.masking.check(seg)
+        ids = [seg.segment(x).id for x in segments] if segments is not None else [s.id for s in seg if s.visible]
+        if not ids:
+            raise InvalidInputError("the watershed needs seed segments: no segment is visible")
+        if len(ids) > 2 ** 30:
+            raise InvalidInputError("too many seed segments")
+        seeds = [seg[x].mask for x in ids]
+        reg = region.clip(seg.geometry.shape) if region is not None else grow_region(seeds, seg.geometry.shape)
+        if reg.is_empty:
+            raise InvalidInputError("the watershed's seeds are empty (or the region is)")
+        feature = gradient_magnitude(self.image.region(reg), seg.geometry.spacing_kji, object_scale_mm)
+        markers = np.zeros(reg.shape, np.int32)
+        for n, m in enumerate(seeds, start=1):
+            markers[m.to_numpy(reg)] = n
+        box = box_for_extent(reg)
+        editable = None
+        if self.masking.is_restricted:
+            editable = editable_words(seg, self.image, ids, box, self.masking)
+            lead = reg.i0 - 32 * box[2]
+            fixed = ~unpack_bits(editable, 32 * box[5])[:, :, lead:lead + reg.shape[2]]
+            markers[fixed & (markers == 0)] = len(ids) + 1
+        labels = watershed_from_markers(feature, markers)
+        grown = [pack_block(reg, labels == n)[1] for n in range(1, len(ids) + 1)]
+        return GrowPreview(ids, reg, box, grown, editable, self)
+
+    def watershed(self, **kw) -> int:
+        """Preview and apply the watershed in one step (see :meth:`watershed_preview`); one undo
+        level. Returns the number of voxels that changed."""
+        return self.commit_grow(self.watershed_preview(**kw))
