@@ -302,6 +302,8 @@ STEPS: dict[str, dict[str, _Field]] = {
                                       default="set"),
                     "smooth": Bool(default=True), "space": space_key()},
     "watershed": {"object_scale_mm": Num(0, MAX_SIZE_MM, lo_open=True, default=2.0), "segments": Names()},
+    "fast_marching": {"segment": _seg(), "percent_max": Num(0, 100, lo_open=True, default=10.0),
+                      "percent": Num(0, 100, help="the final volume, percent of the image (default percent_max)")},
     "undo": {},
     "redo": {},
 }
@@ -507,6 +509,8 @@ def run_step(editor, step: dict, n: int | None = None, *, strict: bool = False,
             return editor.grow_from_seeds(**st)
         if eff == "watershed":
             return editor.watershed(**st)
+        if eff == "fast_marching":
+            return editor.fast_marching(st.pop("segment"), **st)
         if eff == "level_trace":
             return editor.level_trace(st.pop("segment"), st.pop("point"), **st)
         if eff == "undo":
