@@ -304,6 +304,11 @@ STEPS: dict[str, dict[str, _Field]] = {
     "watershed": {"object_scale_mm": Num(0, MAX_SIZE_MM, lo_open=True, default=2.0), "segments": Names()},
     "fast_marching": {"segment": _seg(), "percent_max": Num(0, 100, lo_open=True, default=10.0),
                       "percent": Num(0, 100, help="the final volume, percent of the image (default percent_max)")},
+    "engrave": {"segment": _seg(), "text": Str(default="Text"), "mode": Enum(("engrave", "emboss"), default="engrave"),
+                "depth_mm": Num(0, MAX_SIZE_MM, lo_open=True, default=5.0),
+                "height_mm": Num(0, MAX_SIZE_MM, lo_open=True, default=10.0),
+                "point": Point(help="the text's centre (default: the centre of the segment's top face)"),
+                "space": space_key()},
     "undo": {},
     "redo": {},
 }
@@ -511,6 +516,8 @@ def run_step(editor, step: dict, n: int | None = None, *, strict: bool = False,
             return editor.watershed(**st)
         if eff == "fast_marching":
             return editor.fast_marching(st.pop("segment"), **st)
+        if eff == "engrave":
+            return editor.engrave(st.pop("segment"), **st)
         if eff == "level_trace":
             return editor.level_trace(st.pop("segment"), st.pop("point"), **st)
         if eff == "undo":

@@ -282,3 +282,85 @@ def test_steps_match_the_editor_methods():
             validate_steps([{"effect": "draw_tube", "segment": "a", "points": ras, **bad}])
     with pytest.raises(InvalidInputError, match="step 1 .surface_cut.: .*at least 4"):
         run_steps(ed2, [{"effect": "surface_cut", "segment": "b", "points": _CUT[:2].tolist()}])
+
+
+# --- engrave / emboss on a box ------------------------------------------------------------------------
+def _prism(geometry, text, point, normal, up, height, depth, mode):
+    """Brute force over every voxel centre of the grid: the text prism of gpuseg.editor.engrave's
+    definition, with the frame built here."""
+    from gpuseg.editor.engrave import text_bitmap
+
+    bits = text_bitmap(text)
+    rows, cols = bits.shape
+    n = np.asarray(normal, float) / np.linalg.norm(normal)
+    u = np.asarray(up, float) - (np.dot(up, n)) * n
+    u /= np.linalg.norm(u)
+    r = np.cross(u, n)
+    d = _centres(geometry) - point
+    px = height / rows
+    col = np.floor((d @ r + cols * px / 2) / px).astype(int)
+    row = np.floor((rows * px / 2 - d @ u) / px).astype(int)
+    w = d @ n
+    ok = (col >= 0) & (col < cols) & (row >= 0) & (row < rows)
+    ok &= ((w >= -depth) & (w <= 0)) if mode == "engrave" else ((w > 0) & (w <= depth))
+    out = np.zeros(len(d), bool)
+    out[ok] = bits[row[ok], col[ok]]
+    return out.reshape(geometry.shape)
+
+
+@pytest.mark.parametrize("grid", ["axis", "oblique"])
+def test_engrave_and_emboss_a_box(backend, grid):
+    geom = ImageGeometry((24, 40, 70), spacing=(0.5, 0.45, 0.6)) if grid == "axis" else ImageGeometry.from_matrix(
+        (24, 40, 70), _M @ np.diag([0.5, 0.5, 0.4, 1.0]))
+    box = np.zeros(geom.shape, bool)
+    box[2:14, 5:35, 4:66] = True
+    other = np.zeros(geom.shape, bool)
+    other[14:, 5:35, 4:66] = True  # sits on the box's top face
+    seg = Segmentation(geom, backend=backend)
+    seg.add_segment(gpuseg.Mask.from_numpy(box, geom, backend=backend), name="box")
+    seg.add_segment(gpuseg.Mask.from_numpy(other, geom, backend=backend), name="lid")
+    ed = Editor(seg)
+    m = np.asarray(geom.ijk_to_world)[:3, :3]
+    top = geom.ijk_to_world_points([[34.5, 19.5, 13.5]])[0]  # the centre of the top face
+    cut = _prism(geom, "GPU", top, m[:, 2], m[:, 1], 6.0, 2.0, "engrave")
+    assert cut.sum() > 100 and not (cut & ~box).any()  # the letters fit the face, the depth the box
+    n = ed.engrave("box", "GPU", "engrave", 2.0, height_mm=6.0)  # the default point, normal and up
+    np.testing.assert_array_equal(seg["box"].mask.to_numpy(), box & ~cut)
+    np.testing.assert_array_equal(seg["lid"].mask.to_numpy(), other)
+    assert n == int((box & cut).sum())
+    ks = np.nonzero((box & cut).any(axis=(1, 2)))[0]
+    assert ks.max() == 13 and ks.min() >= 13 - int(np.ceil(2.0 / min(geom.spacing))) - 1  # only under the face
+    assert ed.undo()
+    emb = _prism(geom, "GPU", top, m[:, 2], m[:, 1], 6.0, 2.0, "emboss")
+    ed.engrave("box", "GPU", "emboss", 2.0, height_mm=6.0, point=top)
+    np.testing.assert_array_equal(seg["box"].mask.to_numpy(), box | emb)
+    np.testing.assert_array_equal(seg["lid"].mask.to_numpy(), other & ~emb)  # overwritten
+    assert not (emb & box).any() and emb.sum() > 100
+    assert ed.undo()
+    np.testing.assert_array_equal(seg["box"].mask.to_numpy(), box)
+
+
+def test_engrave_errors_and_step():
+    from gpuseg.steps import run_steps
+
+    g = ImageGeometry((10, 20, 30))
+    seg = Segmentation(g)
+    seg.add_segment(name="e")
+    a = np.zeros(g.shape, bool)
+    a[2:8, 2:18, 2:28] = True
+    seg.add_segment(gpuseg.Mask.from_numpy(a, g), name="a")
+    ed = Editor(seg)
+    with pytest.raises(InvalidInputError, match="is empty"):
+        ed.engrave("e")
+    for kw, word in (({"mode": "carve"}, "mode"), ({"depth_mm": 0}, "depth_mm"), ({"height_mm": -1}, "height_mm"),
+                     ({"text": ""}, "text"), ({"text": "a\nb"}, "text"), ({"text": "   "}, "text"),
+                     ({"normal": [0, 0, 0]}, "normal"), ({"normal": [0, 1, 0], "up": [0, 2, 0]}, "parallel")):
+        with pytest.raises(InvalidInputError, match=word):
+            ed.engrave("a", **kw)
+    assert ed.engrave("a", point=[500, 500, 500]) == 0  # misses the grid
+    seg2 = Segmentation(g)
+    seg2.add_segment(gpuseg.Mask.from_numpy(a, g), name="a")
+    n1 = ed.engrave("a", "Hi", "engrave", 1.5, height_mm=8.0)
+    n2 = run_steps(Editor(seg2), [{"effect": "engrave", "segment": "a", "text": "Hi", "depth_mm": 1.5,
+                                   "height_mm": 8.0}])[0]
+    assert n1 == n2 > 0 and seg["a"].mask.equals(seg2["a"].mask)

@@ -1,8 +1,8 @@
 """Editor methods of Slicer's SegmentEditorExtraEffects beyond flood filling and local
-threshold: Draw tube, Surface cut, Watershed and Fast marching (docs/editor.md, "How to add an effect").
+threshold: Draw tube, Surface cut, Watershed, Fast marching and Engrave (docs/editor.md, "How to add an effect").
 
 :class:`ExtraEffects` is a mixin of :class:`gpuseg.Editor`: each effect computes its region
-with :mod:`.tube`, :mod:`.surface_cut`, :mod:`gpuseg.ops.watershed` or
+with :mod:`.tube`, :mod:`.surface_cut`, :mod:`.engrave`, :mod:`gpuseg.ops.watershed` or
 :mod:`gpuseg.ops.fast_marching` and goes through the
 editor's preview, masking, overwrite and undo like every other effect.
 """
@@ -263,4 +263,60 @@ class ExtraEffects:
         percent of the image volume (default ``percent_max``) to ``segment``; one undo level.
         Returns the number of voxels that changed."""
         p = self.fast_marching_preview(segment, percent_max=percent_max).preview(percent)
+        return self.commit(p) if p is not None else 0
+
+    # --- engrave / emboss ---------------------------------------------------------------------------
+    def engrave_preview(self, segment: str, text: str = "Text", mode: str = "engrave", depth_mm: float = 5.0, *,
+                        point=None, normal=None, up=None, height_mm: float = 10.0,
+                        space: str = "world") -> StrokePreview | None:
+        """Slicer's Engrave effect as a preview: ``text`` extruded ``depth_mm`` into the segment
+        (``engrave``: removed) or out of it (``emboss``: added) at a surface plane
+        (:mod:`gpuseg.editor.engrave`).
+
+        Parameters
+        ----------
+        segment : str
+        text : str
+            Slicer's ``Text`` (default "Text").
+        mode : str
+            Slicer's ``Mode``: ``engrave`` (default) or ``emboss``.
+        depth_mm : float
+            Slicer's ``TextDepth`` (default 5.0 mm).
+        point : array_like, optional
+            The text's centre on the surface (``space``); default: the centre of the segment's
+            extent face at its largest k, half a voxel out (a box's top face).
+        normal, up : array_like, optional
+            World directions: the surface's outward normal (default: the grid's +k axis) and
+            the letters' up (default: the grid's +j axis, made perpendicular to the normal).
+        height_mm : float
+            Height of the font's line box (default 10 mm; capitals are about 70% of it).
+        space : str
+            ``world`` or ``ijk`` for ``point``.
+        """
+        from .engrave import text_region
+
+        seg = self.segmentation
+        sid = seg.segment(segment).id
+        self.masking.check(seg)
+        g = seg.geometry
+        m = np.asarray(g.ijk_to_world, np.float64)[:3, :3]
+        if point is None:
+            ext = seg[sid].mask.extent()
+            if ext.is_empty:
+                raise InvalidInputError(f"engrave needs a point: segment {segment!r} is empty")
+            ijk = np.array([[(ext.i0 + ext.i1 - 1) / 2.0, (ext.j0 + ext.j1 - 1) / 2.0, ext.k1 - 0.5]])
+            world = g.ijk_to_world_points(ijk)
+        else:
+            world = g.ijk_to_world_points(self._points_ijk(point, space))
+            if world.shape[0] != 1:
+                raise InvalidInputError(f"engrave takes one point, got {world.shape[0]}")
+        normal = m[:, 2] if normal is None else normal
+        up = m[:, 1] if up is None else up
+        region = text_region(g, text, world[0], normal, up, height_mm, depth_mm, mode)
+        return self._preview(sid, region, erase=(mode == "engrave"))
+
+    def engrave(self, segment: str, text: str = "Text", mode: str = "engrave", depth_mm: float = 5.0, **kw) -> int:
+        """Engrave or emboss ``text`` on ``segment`` (see :meth:`engrave_preview`); one undo level.
+        Returns the number of voxels that changed."""
+        p = self.engrave_preview(segment, text, mode, depth_mm, **kw)
         return self.commit(p) if p is not None else 0
