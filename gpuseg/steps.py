@@ -313,6 +313,22 @@ STEPS: dict[str, dict[str, _Field]] = {
     "logical": {"segment": _seg(), "operation": Enum(("copy", "union", "subtract", "intersect", "invert", "clear",
                                                        "fill"), required=True),
                 "modifier": Str(), "bypass_masking": Bool(default=True)},
+    "draw_tube": {"segment": _seg(), "points": Points(required=True, help="the curve's control points"),
+                  "radius_mm": Num(0, MAX_DIAMETER_MM, lo_open=True, default=1.0),
+                  "interpolation": Enum(("cardinal_spline", "linear"), default="cardinal_spline"),
+                  "space": space_key()},
+    "surface_cut": {"segment": _seg(), "points": Points(required=True, help="at least 4 points, not in one plane"),
+                    "operation": Enum(("set", "erase_inside", "erase_outside", "fill_inside", "fill_outside"),
+                                      default="set"),
+                    "smooth": Bool(default=True), "space": space_key()},
+    "watershed": {"object_scale_mm": Num(0, MAX_SIZE_MM, lo_open=True, default=2.0), "segments": Names()},
+    "fast_marching": {"segment": _seg(), "percent_max": Num(0, 100, lo_open=True, default=10.0),
+                      "percent": Num(0, 100, help="the final volume, percent of the image (default percent_max)")},
+    "engrave": {"segment": _seg(), "text": Str(default="Text"), "mode": Enum(("engrave", "emboss"), default="engrave"),
+                "depth_mm": Num(0, MAX_SIZE_MM, lo_open=True, default=5.0),
+                "height_mm": Num(0, MAX_SIZE_MM, lo_open=True, default=10.0),
+                "point": Point(help="the text's centre (default: the centre of the segment's top face)"),
+                "space": space_key()},
     "undo": {},
     "redo": {},
 }
@@ -426,6 +442,8 @@ def _ijk(geometry, points, space: str) -> np.ndarray:
 def _stroke_outside(geometry, step: dict) -> bool:
     """True when the step's stroke or shape cannot reach a voxel of the grid."""
     eff = step["effect"]
+    if eff in ("draw_tube", "surface_cut"):
+        return False  # their regions are exact and may reach the grid from outside points
     ijk = _ijk(geometry, step["points"], step.get("space", "world"))
     n = np.array(geometry.shape[::-1], dtype=np.float64)  # (ni, nj, nk)
     if eff in ("paint", "erase"):
@@ -515,6 +533,8 @@ def run_step(editor, step: dict, n: int | None = None, *, strict: bool = False,
             return editor.draw(st.pop("segment"), st.pop("points"), **st)
         if eff == "scissors":
             return editor.scissors(st.pop("segment"), st.pop("points"), **st)
+        if eff in ("draw_tube", "surface_cut"):
+            return getattr(editor, eff)(st.pop("segment"), st.pop("points"), **st)
         if eff == "threshold":
             cur = (float(st["min"]), float(st["max"])) if "min" in st else None
             lo, hi = editor.auto_threshold(st["auto"], st.get("auto_mode", "SET_LOWER_MAX"), cur) \
@@ -526,6 +546,12 @@ def run_step(editor, step: dict, n: int | None = None, *, strict: bool = False,
             return editor.grow_from_seeds(**st)
         if eff == "fill_between_slices":
             return editor.fill_between_slices(st.get("segments"), st.get("axis"))
+        if eff == "watershed":
+            return editor.watershed(**st)
+        if eff == "fast_marching":
+            return editor.fast_marching(st.pop("segment"), **st)
+        if eff == "engrave":
+            return editor.engrave(st.pop("segment"), **st)
         if eff == "level_trace":
             return editor.level_trace(st.pop("segment"), st.pop("point"), **st)
         if eff in ("flood_fill", "local_threshold"):

@@ -35,6 +35,7 @@ from ..ops.interpolate import fill_between_slices as _fill_between
 from ..ops.threshold import threshold
 from ..segmentation import Segmentation
 from .brush import StrokeLimits, rasterize_stroke
+from .extra import ExtraEffects
 from .grow import GrowSession
 from .masking import Masking, apply_plan, editable_words, grid_words
 from .previews import GrowPreview, StrokePreview
@@ -44,7 +45,7 @@ from .undo import UndoHistory, make_level
 __all__ = ["Editor"]
 
 
-class Editor:
+class Editor(ExtraEffects):
     """Edits a :class:`Segmentation` against a source :class:`Image` (same grid).
 
     Parameters
