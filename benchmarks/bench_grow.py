@@ -43,8 +43,8 @@ def main(argv=None) -> int:
     ap.add_argument("--itk", action="store_true", help="also run ITK FastGrowCut (slow)")
     ap.add_argument("--opencl", action="store_true", help="also run the OpenCL relaxation (slow on PoCL)")
     ap.add_argument("--slicer-region", action="store_true",
-                    help="grow only over the seeds' extent + max(3 voxels, 10%%) (Slicer's region) instead of "
-                         "the whole volume, as the ITK filter does")
+                    help="grow only over Slicer's region (the seeds' extent + int(max(3, 0.1 * (last - first))) "
+                         "voxels per axis) instead of the whole volume, as the ITK filter does")
     args = ap.parse_args(argv)
     size = parse_size(args.size)
     vol = load(size, force_phantom=args.phantom)

@@ -45,14 +45,26 @@ KEY_INF = np.uint64(_KEY_INF)
 KEY_BLOCKED = np.uint64(_KEY_BLOCKED)
 
 
-def grow_region(seeds: Sequence[Mask], shape) -> Extent:
-    """Slicer's region: the seeds' extent plus max(3 voxels, 10%) on each side, clipped."""
+#: Slicer's auto-complete effects grow the seeds' extent by this fraction (``extentGrowthRatio``).
+EXTENT_GROWTH_RATIO = 0.1
+
+
+def grow_region(seeds: Sequence[Mask], shape, ratio: float = EXTENT_GROWTH_RATIO) -> Extent:
+    """Slicer's region: the seeds' effective extent plus a margin on each side, clipped to ``shape``.
+
+    Per axis the margin is ``int(max(3, ratio * (last - first)))`` voxels, where ``first`` and
+    ``last`` are the inclusive bounds of the union of the seeds' effective extents (Slicer's
+    auto-complete rule; its log lines are checked in tests/test_grow.py). ``int`` truncates.
+    """
+    r = float(ratio)
+    if not math.isfinite(r) or r < 0:
+        raise InvalidInputError(f"extent growth ratio must be a non-negative number, got {ratio!r}")
     ext = Extent.empty()
     for s in seeds:
         ext = ext.union(s.extent())
     if ext.is_empty:
         return ext
-    pad = [max(3, int(math.ceil(0.1 * n))) for n in ext.shape]
+    pad = [int(max(3.0, r * (n - 1))) for n in ext.shape]  # n - 1 = last - first (inclusive bounds)
     return ext.pad(pad).clip(shape)
 
 
@@ -60,7 +72,8 @@ class GrowCut:
     """A grow-from-seeds computation that can be updated with more seeds."""
 
     def __init__(self, image: Image, seeds: Sequence[Mask], *, seed_locality: float = 0.0,
-                 mask: Mask | None = None, region: Extent | None = None) -> None:
+                 mask: Mask | None = None, region: Extent | None = None,
+                 extent_growth_ratio: float = EXTENT_GROWTH_RATIO) -> None:
         if not isinstance(image, Image):
             raise InvalidInputError(f"grow from seeds needs an Image, got {type(image).__name__}")
         seeds = list(seeds)
@@ -82,8 +95,9 @@ class GrowCut:
         if not math.isfinite(lam) or lam < 0:
             raise InvalidInputError(f"seed locality must be a non-negative number, got {seed_locality!r}")
         self._user_region = region is not None  # a user ROI stays; Slicer's region follows the seeds
+        self.extent_growth_ratio = extent_growth_ratio
         if region is None:
-            region = grow_region(seeds, image.shape)
+            region = grow_region(seeds, image.shape, extent_growth_ratio)
         else:
             if not image.geometry.extent.contains(region):
                 raise OutOfBoundsError(f"grow region {region} is outside the image of shape {image.shape}")
@@ -160,9 +174,10 @@ class GrowCut:
         if len(seeds) != self.nlabels:
             raise InvalidInputError(f"update needs the same {self.nlabels} seed segments, got {len(seeds)}")
         old = self._seed_labels.copy()
-        region = grow_region(seeds, self.image.shape)
+        region = grow_region(seeds, self.image.shape, self.extent_growth_ratio)
         if not self._user_region and not self.region.contains(region):
-            self.__init__(self.image, seeds, seed_locality=self.seed_locality, mask=self.mask)  # type: ignore[misc]
+            self.__init__(self.image, seeds, seed_locality=self.seed_locality, mask=self.mask,  # type: ignore[misc]
+                          extent_growth_ratio=self.extent_growth_ratio)
             return self.result()
         changed = self._paint_seeds(seeds)
         if np.any(changed & (old > 0)):
@@ -198,6 +213,8 @@ class GrowCut:
 
 
 def grow_from_seeds(image: Image, seeds: Sequence[Mask], *, seed_locality: float = 0.0, mask: Mask | None = None,
-                    region: Extent | None = None) -> list[Mask]:
-    """Grow the seed masks over the region; one result mask per seed (see the module doc)."""
-    return GrowCut(image, seeds, seed_locality=seed_locality, mask=mask, region=region).result()
+                    region: Extent | None = None, extent_growth_ratio: float = EXTENT_GROWTH_RATIO) -> list[Mask]:
+    """Grow the seed masks over the region; one result mask per seed (see the module doc).
+    Without ``region``, Slicer's region (:func:`grow_region` with ``extent_growth_ratio``)."""
+    return GrowCut(image, seeds, seed_locality=seed_locality, mask=mask, region=region,
+                   extent_growth_ratio=extent_growth_ratio).result()
