@@ -251,3 +251,40 @@ def test_grow_errors(backend):
         gpuseg.grow_from_seeds(Image.from_numpy(nan, g, backend=backend), [s, s])
     with pytest.raises(gpuseg.GeometryMismatchError):
         gpuseg.grow_from_seeds(img, [s, Mask.empty(ImageGeometry((3, 4, 6)), backend=backend)])
+
+
+def _stroke(rng, shape):
+    """A short random line of voxels (a brush stroke) along one axis."""
+    axis = int(rng.integers(0, 3))
+    p = [int(rng.integers(0, x)) for x in shape]
+    n = int(rng.integers(1, 6))
+    out = np.zeros(shape, bool)
+    for t in range(n):
+        q = list(p)
+        q[axis] = min(shape[axis] - 1, p[axis] + t)
+        out[tuple(q)] = True
+    return out
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**31), levels=st.sampled_from([2, 4, 300]), lam=st.sampled_from([0.0, 1.5]))
+def test_incremental_stroke_sequences_equal_scratch(seed, levels, lam):
+    """Several strokes in a row, each of a random segment and anywhere (in its own domain, in
+    another's, over nothing yet); few intensity levels make many zero-cost steps and ties."""
+    rng = np.random.default_rng(seed)
+    shape = (5, 8, 30)
+    a = rng.integers(0, levels, shape).astype(np.int16)
+    g = ImageGeometry(shape, spacing=(0.7, 0.9, 1.6))
+    seeds = seeds_for(rng, shape, 3)
+    img = Image.from_numpy(a, g, backend="cpu")
+    gc = GrowCut(img, [Mask.from_numpy(s, g, backend="cpu") for s in seeds], seed_locality=lam, region=g.extent)
+    for _ in range(4):
+        n = int(rng.integers(0, 3))
+        seeds[n] = seeds[n] | (_stroke(rng, shape) & ~np.any(seeds, axis=0))  # strokes add, never relabel
+        masks = [Mask.from_numpy(s, g, backend="cpu") for s in seeds]
+        updated = gc.update(masks)
+        want = reference(a, seeds, g.spacing, lam)
+        for k, m in enumerate(updated, start=1):
+            np.testing.assert_array_equal(m.to_numpy(), want == k, err_msg=f"label {k}")
+        scratch = GrowCut(img, masks, seed_locality=lam, region=g.extent)
+        np.testing.assert_array_equal(gc.distances(), scratch.distances())

@@ -166,8 +166,10 @@ class GrowCut:
     def update(self, seeds: Sequence[Mask]) -> list[Mask]:
         """Add seed voxels (the full, grown seed masks, in the same order) and update.
 
-        Only the new seed voxels propagate. If a seed voxel changed label, or the seeds leave
-        Slicer's region (when no region was given), the computation starts again from scratch.
+        Only the new seed voxels propagate. If a seed voxel changed label, a new seed voxel had
+        been reached at distance 0 by a lower segment index (see :meth:`_ties_lost`), or the
+        seeds leave Slicer's region (when no region was given), the computation starts again
+        from scratch.
         With a given region, seeds outside it are ignored as they were at the start.
         """
         seeds = list(seeds)
@@ -180,13 +182,26 @@ class GrowCut:
                           extent_growth_ratio=self.extent_growth_ratio)
             return self.result()
         changed = self._paint_seeds(seeds)
-        if np.any(changed & (old > 0)):
+        if np.any(changed & (old > 0)) or (changed.any() and self._ties_lost(changed)):
             self._seed_labels = np.zeros(self.region.shape, np.uint8)
             self._paint_seeds(seeds)
             self._run(full=True)
         elif changed.any():
             self._run(full=False, changed=changed)
         return self.result()
+
+    def _ties_lost(self, changed: np.ndarray) -> bool:
+        """Whether a new seed voxel was reached at distance 0 by a lower segment index.
+
+        Propagating from the new seeds replaces every key whose path ran through a new seed
+        voxel of another label when that voxel's old distance was above 0 (the new seed offers
+        the same path shorter). At distance 0 the old label keeps the tie wherever it is lower,
+        although its paths through the voxel are gone: only a run from scratch is exact then."""
+        idx = np.flatnonzero(changed.ravel())
+        lo = int(idx[0])
+        keys = self.image.backend.to_numpy(self.keys[lo:int(idx[-1]) + 1])[idx - lo]
+        new = self._seed_labels.ravel()[idx].astype(np.uint64)
+        return bool(np.any((keys < KEY_INF) & ((keys >> np.uint64(8)) == 0) & ((keys & np.uint64(255)) < new)))
 
     # --- results ----------------------------------------------------------------------------
     def result(self) -> list[Mask]:
