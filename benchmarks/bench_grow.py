@@ -20,7 +20,7 @@ import time
 
 import numpy as np
 
-from benchmarks.harness import Result, finish, measure
+from benchmarks.harness import Result, backends, finish, measure
 from benchmarks.standard_volume import load, parse_size
 
 
@@ -42,9 +42,12 @@ def main(argv=None) -> int:
     ap.add_argument("--phantom", action="store_true")
     ap.add_argument("--itk", action="store_true", help="also run ITK FastGrowCut (slow)")
     ap.add_argument("--opencl", action="store_true", help="also run the OpenCL relaxation (slow on PoCL)")
+    ap.add_argument("--backends", default=None,
+                    help="comma-separated gpuseg backends (default cpu, plus opencl with --opencl); "
+                         "unusable ones are skipped with their reason")
     ap.add_argument("--slicer-region", action="store_true",
-                    help="grow only over the seeds' extent + max(3 voxels, 10%%) (Slicer's region) instead of "
-                         "the whole volume, as the ITK filter does")
+                    help="grow only over Slicer's region (the seeds' extent + int(max(3, 0.1 * (last - first))) "
+                         "voxels per axis) instead of the whole volume, as the ITK filter does")
     args = ap.parse_args(argv)
     size = parse_size(args.size)
     vol = load(size, force_phantom=args.phantom)
@@ -55,9 +58,8 @@ def main(argv=None) -> int:
     case2 = f"update after one added stroke, {vol.name}"
     res: list[Result] = []
     results = {}
-    backends = ["cpu"] + (["opencl"] if args.opencl else [])
-    for name in backends:
-        b = gpuseg.get_backend(name)
+    names = args.backends or ",".join(["cpu"] + (["opencl"] if args.opencl else []))
+    for name, b in backends(names):
         img = gpuseg.Image.from_numpy(vol.image, vol.geometry, backend=b)
         masks = [gpuseg.Mask.from_numpy(s, vol.geometry, backend=b, crop=True) for s in seeds]
         region = None if args.slicer_region else vol.geometry.extent
@@ -106,9 +108,10 @@ def main(argv=None) -> int:
             agree = float((ours[region] == lab[region]).mean())
             print(f"labels agree with ITK FastGrowCut on {100 * agree:.2f}% of the region's voxels")
             res[-1].note = f"agreement {100 * agree:.2f}%"
-    if "opencl" in results:
-        same = all(np.array_equal(x, y) for x, y in zip(results["cpu"], results["opencl"]))
-        print(f"cpu and opencl labels identical: {same}")
+    for other in results:
+        if other != "cpu" and "cpu" in results:
+            same = all(np.array_equal(x, y) for x, y in zip(results["cpu"], results[other]))
+            print(f"cpu and {other} labels identical: {same}")
     finish("grow", res, {case: "ITK FastGrowCut"}, vol)
     return 0
 

@@ -9,7 +9,8 @@ In the spirit of CuPy's ``numpy_cupy_array_equal``::
 The body takes ``backend`` (a :class:`gpuseg.backends.Backend`) plus any pytest fixtures, and
 returns its result: numpy arrays, Masks, numbers, or tuples / lists / dicts of them. The
 decorated test runs the body on cpu, opencl and cuda (each that is usable; opencl is required
-when ``GPUSEG_REQUIRE_OPENCL=1``, so a broken OpenCL fails instead of being skipped), with
+when ``GPUSEG_REQUIRE_OPENCL=1``, so a broken OpenCL fails instead of being skipped, and cuda
+when ``GPUSEG_REQUIRE_CUDA=1``), with
 identical inputs (random generators among the fixtures are copied, not shared), and asserts
 that every backend's result equals cpu's bit for bit (same dtypes, same bytes, NaN included),
 and, with ``reference``, that cpu's equals the independent reference's (values compared after
@@ -42,13 +43,20 @@ def _opencl_required() -> bool:
     return os.environ.get("GPUSEG_REQUIRE_OPENCL") == "1"
 
 
+def _cuda_required() -> bool:
+    """``GPUSEG_REQUIRE_CUDA=1`` (benchmarks/device_check.sh sets it): a missing cuda backend fails."""
+    return os.environ.get("GPUSEG_REQUIRE_CUDA") == "1"
+
+
 def backend_or_skip(name: str):
-    """The backend ``name``, or skip (fail for opencl when it is required)."""
+    """The backend ``name``, or skip (fail for opencl or cuda when it is required)."""
     try:
         return get_backend(name)
     except BackendUnavailableError as exc:
         if name == "opencl" and _opencl_required():
             pytest.fail(f"OpenCL is required here (GPUSEG_REQUIRE_OPENCL=1) but unusable: {exc}")
+        if name == "cuda" and _cuda_required():
+            pytest.fail(f"CUDA is required here (GPUSEG_REQUIRE_CUDA=1) but unusable: {exc}")
         pytest.skip(f"{name} backend unavailable: {exc}")
 
 
@@ -61,6 +69,8 @@ def available_backends() -> list:
         except BackendUnavailableError as exc:
             if name == "opencl" and _opencl_required():
                 pytest.fail(f"OpenCL is required here (GPUSEG_REQUIRE_OPENCL=1) but unusable: {exc}")
+            if name == "cuda" and _cuda_required():
+                pytest.fail(f"CUDA is required here (GPUSEG_REQUIRE_CUDA=1) but unusable: {exc}")
     return out
 
 
@@ -145,4 +155,4 @@ def parity(fn: Callable | None = None, *, reference: Callable | None = None):
 
     del test.__wrapped__  # pytest must see the signature without ``backend``
     test.__signature__ = sig.replace(parameters=params)
-    return test
+    return pytest.mark.parity(test)  # ``-m "cuda or parity"`` picks every test that runs on a GPU

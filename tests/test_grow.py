@@ -176,6 +176,65 @@ def test_incremental_on_every_backend(backend):
     return {"dense": [m.to_numpy() for m in up], "masks": up}
 
 
+# Slicer's own log lines: (source extent; seeds' effective extent -> expanded extent), all
+# inclusive (i0, i1, j0, j1, k0, k1), with the extent growth ratio (issue 13).
+SLICER_LOG = [
+    (0.1, (0, 124, 0, 121, 0, 92), (21, 112, 13, 107, 11, 84), (12, 121, 4, 116, 4, 91)),
+    (0.1, (0, 319, 0, 279, 0, 71), (68, 217, 91, 203, 4, 63), (54, 231, 80, 214, 0, 68)),
+    (0.5, (0, 174, 0, 174, 0, 142), (34, 148, 56, 132, 62, 133), (0, 174, 18, 170, 27, 142)),
+]
+
+
+@pytest.mark.parametrize("ratio,source,seeds,expanded", SLICER_LOG)
+def test_region_is_slicers_on_its_log_examples(ratio, source, seeds, expanded):
+    src = Extent.from_slicer(source)
+    assert (src.k0, src.j0, src.i0) == (0, 0, 0)
+    g = ImageGeometry(src.shape)
+    ext = Extent.from_slicer(seeds)
+    a, b = np.zeros(g.shape, bool), np.zeros(g.shape, bool)  # two segments: the union's extent counts
+    a[ext.k0, ext.j0, ext.i0] = True
+    a[ext.k1 - 1, ext.j0 + 1, ext.i0 + 2] = True
+    b[ext.k0 + 3, ext.j1 - 1, ext.i1 - 1] = True
+    masks = [Mask.from_numpy(x, g, backend="cpu", crop=True) for x in (a, b)]
+    assert grow_region(masks, g.shape, ratio).to_slicer() == expanded
+    if ratio == 0.1:
+        assert grow_region(masks, g.shape).to_slicer() == expanded  # 0.1 is the default
+
+
+def test_region_margin_truncates_and_keeps_three_voxels():
+    g = ImageGeometry((40, 60, 200))
+    s = np.zeros(g.shape, bool)
+    s[10, 20, 50] = True  # one voxel: extent 0 long -> margin 3 on each axis
+    s[10, 20, 89] = True  # i: last - first = 39 -> int(3.9) = 3; the old ceil(0.1 * 40) rule gave 4
+    s[10, 20, 150] = True  # i: 100 -> 10
+    m = Mask.from_numpy(s, g, backend="cpu", crop=True)
+    assert grow_region([m], g.shape) == Extent(7, 14, 17, 24, 40, 161)
+    s[10, 20, 150] = False
+    m = Mask.from_numpy(s, g, backend="cpu", crop=True)
+    assert grow_region([m], g.shape) == Extent(7, 14, 17, 24, 47, 93)
+    assert grow_region([m], g.shape, 0.0) == Extent(7, 14, 17, 24, 47, 93)
+    assert grow_region([m], g.shape, 1.0) == Extent(7, 14, 17, 24, 11, 129)
+    with pytest.raises(InvalidInputError, match="growth ratio"):
+        grow_region([m], g.shape, -0.1)
+
+
+def test_grow_uses_the_ratio(rng):
+    g = ImageGeometry((12, 14, 60))
+    a = rng.integers(0, 50, g.shape).astype(np.int16)
+    s1, s2 = np.zeros(g.shape, bool), np.zeros(g.shape, bool)
+    s1[5, 6, 20] = s2[6, 7, 40] = True
+    img = Image.from_numpy(a, g, backend="cpu")
+    masks = [Mask.from_numpy(x, g, backend="cpu") for x in (s1, s2)]
+    gc = GrowCut(img, masks, extent_growth_ratio=0.5)
+    assert gc.region == Extent(2, 10, 3, 11, 10, 51)  # i: 20 -> int(0.5 * 20) = 10 each side
+    got = gc.result()
+    want = reference(a[gc.region.slices], [s1[gc.region.slices], s2[gc.region.slices]], g.spacing)
+    for n, m in enumerate(got, start=1):
+        full = np.zeros(g.shape, bool)
+        full[gc.region.slices] = want == n
+        np.testing.assert_array_equal(m.to_numpy(), full)
+
+
 def test_grow_errors(backend):
     g = ImageGeometry((3, 4, 5))
     img = Image.from_numpy(np.zeros(g.shape, np.int16), g, backend=backend)
@@ -192,3 +251,40 @@ def test_grow_errors(backend):
         gpuseg.grow_from_seeds(Image.from_numpy(nan, g, backend=backend), [s, s])
     with pytest.raises(gpuseg.GeometryMismatchError):
         gpuseg.grow_from_seeds(img, [s, Mask.empty(ImageGeometry((3, 4, 6)), backend=backend)])
+
+
+def _stroke(rng, shape):
+    """A short random line of voxels (a brush stroke) along one axis."""
+    axis = int(rng.integers(0, 3))
+    p = [int(rng.integers(0, x)) for x in shape]
+    n = int(rng.integers(1, 6))
+    out = np.zeros(shape, bool)
+    for t in range(n):
+        q = list(p)
+        q[axis] = min(shape[axis] - 1, p[axis] + t)
+        out[tuple(q)] = True
+    return out
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**31), levels=st.sampled_from([2, 4, 300]), lam=st.sampled_from([0.0, 1.5]))
+def test_incremental_stroke_sequences_equal_scratch(seed, levels, lam):
+    """Several strokes in a row, each of a random segment and anywhere (in its own domain, in
+    another's, over nothing yet); few intensity levels make many zero-cost steps and ties."""
+    rng = np.random.default_rng(seed)
+    shape = (5, 8, 30)
+    a = rng.integers(0, levels, shape).astype(np.int16)
+    g = ImageGeometry(shape, spacing=(0.7, 0.9, 1.6))
+    seeds = seeds_for(rng, shape, 3)
+    img = Image.from_numpy(a, g, backend="cpu")
+    gc = GrowCut(img, [Mask.from_numpy(s, g, backend="cpu") for s in seeds], seed_locality=lam, region=g.extent)
+    for _ in range(4):
+        n = int(rng.integers(0, 3))
+        seeds[n] = seeds[n] | (_stroke(rng, shape) & ~np.any(seeds, axis=0))  # strokes add, never relabel
+        masks = [Mask.from_numpy(s, g, backend="cpu") for s in seeds]
+        updated = gc.update(masks)
+        want = reference(a, seeds, g.spacing, lam)
+        for k, m in enumerate(updated, start=1):
+            np.testing.assert_array_equal(m.to_numpy(), want == k, err_msg=f"label {k}")
+        scratch = GrowCut(img, masks, seed_locality=lam, region=g.extent)
+        np.testing.assert_array_equal(gc.distances(), scratch.distances())

@@ -38,7 +38,8 @@ def register(sub) -> None:
                    help="output segmentation (the grown segments): .seg.nrrd, .nrrd, .nii, .nii.gz, .h5 or .dcm")
     p.add_argument("--seed-locality", type=float, default=0.0, help="lambda: extra cost per mm of path (default 0)")
     p.add_argument("--whole-volume", action="store_true",
-                   help="grow over the whole volume instead of the seeds' extent + max(3 voxels, 10%%)")
+                   help="grow over the whole volume instead of Slicer's region (the seeds' extent + "
+                        "int(max(3, 0.1 * (last - first))) voxels per axis)")
     add_quiet_arg(p)
     add_backend_arg(p)
     p.set_defaults(func=cmd_grow)

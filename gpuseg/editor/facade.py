@@ -649,10 +649,11 @@ class Editor(ExtraEffects):
                                 region: Extent | None = None) -> GrowPreview:
         """Slicer's Grow from seeds as a preview (see :mod:`gpuseg.editor.grow`): the seeds are
         the visible segments (or ``segments``); every voxel of the region (Slicer's: the seeds'
-        extent plus max(3 voxels, 10%); or ``region``) that masking lets change takes the label
-        of the nearest seed. Nothing changes until :meth:`commit_grow`. Calling it again after
-        more strokes on the same seeds only propagates the new seed voxels, as long as the
-        region and the editable voxels stay the same (else it starts afresh)."""
+        extent plus ``int(max(3, 0.1 * (last - first)))`` voxels per axis; or ``region``) that
+        masking lets change takes the label of the nearest seed. Nothing changes until
+        :meth:`commit_grow`. Calling it again after more strokes on the same seeds only
+        propagates the new seed voxels, as long as the region and the editable voxels stay the
+        same (else it starts afresh)."""
         if self.image is None:
             raise InvalidInputError("grow from seeds needs the source image")
         seg = self.segmentation

@@ -45,14 +45,26 @@ KEY_INF = np.uint64(_KEY_INF)
 KEY_BLOCKED = np.uint64(_KEY_BLOCKED)
 
 
-def grow_region(seeds: Sequence[Mask], shape) -> Extent:
-    """Slicer's region: the seeds' extent plus max(3 voxels, 10%) on each side, clipped."""
+#: Slicer's auto-complete effects grow the seeds' extent by this fraction (``extentGrowthRatio``).
+EXTENT_GROWTH_RATIO = 0.1
+
+
+def grow_region(seeds: Sequence[Mask], shape, ratio: float = EXTENT_GROWTH_RATIO) -> Extent:
+    """Slicer's region: the seeds' effective extent plus a margin on each side, clipped to ``shape``.
+
+    Per axis the margin is ``int(max(3, ratio * (last - first)))`` voxels, where ``first`` and
+    ``last`` are the inclusive bounds of the union of the seeds' effective extents (Slicer's
+    auto-complete rule; its log lines are checked in tests/test_grow.py). ``int`` truncates.
+    """
+    r = float(ratio)
+    if not math.isfinite(r) or r < 0:
+        raise InvalidInputError(f"extent growth ratio must be a non-negative number, got {ratio!r}")
     ext = Extent.empty()
     for s in seeds:
         ext = ext.union(s.extent())
     if ext.is_empty:
         return ext
-    pad = [max(3, int(math.ceil(0.1 * n))) for n in ext.shape]
+    pad = [int(max(3.0, r * (n - 1))) for n in ext.shape]  # n - 1 = last - first (inclusive bounds)
     return ext.pad(pad).clip(shape)
 
 
@@ -60,7 +72,8 @@ class GrowCut:
     """A grow-from-seeds computation that can be updated with more seeds."""
 
     def __init__(self, image: Image, seeds: Sequence[Mask], *, seed_locality: float = 0.0,
-                 mask: Mask | None = None, region: Extent | None = None) -> None:
+                 mask: Mask | None = None, region: Extent | None = None,
+                 extent_growth_ratio: float = EXTENT_GROWTH_RATIO) -> None:
         if not isinstance(image, Image):
             raise InvalidInputError(f"grow from seeds needs an Image, got {type(image).__name__}")
         seeds = list(seeds)
@@ -82,8 +95,9 @@ class GrowCut:
         if not math.isfinite(lam) or lam < 0:
             raise InvalidInputError(f"seed locality must be a non-negative number, got {seed_locality!r}")
         self._user_region = region is not None  # a user ROI stays; Slicer's region follows the seeds
+        self.extent_growth_ratio = extent_growth_ratio
         if region is None:
-            region = grow_region(seeds, image.shape)
+            region = grow_region(seeds, image.shape, extent_growth_ratio)
         else:
             if not image.geometry.extent.contains(region):
                 raise OutOfBoundsError(f"grow region {region} is outside the image of shape {image.shape}")
@@ -152,26 +166,42 @@ class GrowCut:
     def update(self, seeds: Sequence[Mask]) -> list[Mask]:
         """Add seed voxels (the full, grown seed masks, in the same order) and update.
 
-        Only the new seed voxels propagate. If a seed voxel changed label, or the seeds leave
-        Slicer's region (when no region was given), the computation starts again from scratch.
+        Only the new seed voxels propagate. If a seed voxel changed label, a new seed voxel had
+        been reached at distance 0 by a lower segment index (see :meth:`_ties_lost`), or the
+        seeds leave Slicer's region (when no region was given), the computation starts again
+        from scratch.
         With a given region, seeds outside it are ignored as they were at the start.
         """
         seeds = list(seeds)
         if len(seeds) != self.nlabels:
             raise InvalidInputError(f"update needs the same {self.nlabels} seed segments, got {len(seeds)}")
         old = self._seed_labels.copy()
-        region = grow_region(seeds, self.image.shape)
+        region = grow_region(seeds, self.image.shape, self.extent_growth_ratio)
         if not self._user_region and not self.region.contains(region):
-            self.__init__(self.image, seeds, seed_locality=self.seed_locality, mask=self.mask)  # type: ignore[misc]
+            self.__init__(self.image, seeds, seed_locality=self.seed_locality, mask=self.mask,  # type: ignore[misc]
+                          extent_growth_ratio=self.extent_growth_ratio)
             return self.result()
         changed = self._paint_seeds(seeds)
-        if np.any(changed & (old > 0)):
+        if np.any(changed & (old > 0)) or (changed.any() and self._ties_lost(changed)):
             self._seed_labels = np.zeros(self.region.shape, np.uint8)
             self._paint_seeds(seeds)
             self._run(full=True)
         elif changed.any():
             self._run(full=False, changed=changed)
         return self.result()
+
+    def _ties_lost(self, changed: np.ndarray) -> bool:
+        """Whether a new seed voxel was reached at distance 0 by a lower segment index.
+
+        Propagating from the new seeds replaces every key whose path ran through a new seed
+        voxel of another label when that voxel's old distance was above 0 (the new seed offers
+        the same path shorter). At distance 0 the old label keeps the tie wherever it is lower,
+        although its paths through the voxel are gone: only a run from scratch is exact then."""
+        idx = np.flatnonzero(changed.ravel())
+        lo = int(idx[0])
+        keys = self.image.backend.to_numpy(self.keys[lo:int(idx[-1]) + 1])[idx - lo]
+        new = self._seed_labels.ravel()[idx].astype(np.uint64)
+        return bool(np.any((keys < KEY_INF) & ((keys >> np.uint64(8)) == 0) & ((keys & np.uint64(255)) < new)))
 
     # --- results ----------------------------------------------------------------------------
     def result(self) -> list[Mask]:
@@ -198,6 +228,8 @@ class GrowCut:
 
 
 def grow_from_seeds(image: Image, seeds: Sequence[Mask], *, seed_locality: float = 0.0, mask: Mask | None = None,
-                    region: Extent | None = None) -> list[Mask]:
-    """Grow the seed masks over the region; one result mask per seed (see the module doc)."""
-    return GrowCut(image, seeds, seed_locality=seed_locality, mask=mask, region=region).result()
+                    region: Extent | None = None, extent_growth_ratio: float = EXTENT_GROWTH_RATIO) -> list[Mask]:
+    """Grow the seed masks over the region; one result mask per seed (see the module doc).
+    Without ``region``, Slicer's region (:func:`grow_region` with ``extent_growth_ratio``)."""
+    return GrowCut(image, seeds, seed_locality=seed_locality, mask=mask, region=region,
+                   extent_growth_ratio=extent_growth_ratio).result()
