@@ -245,6 +245,13 @@ def _seg(**kw) -> Str:
     return Str(required=True, help="segment name or id", **kw)
 
 
+def _seg_or_visible() -> Str:
+    return Str(help="segment name or id (not needed with all_visible)")
+
+
+_ALL_VISIBLE = Bool(default=False, help="apply to every visible segment (Slicer's ApplyToAllVisibleSegments)")
+
+
 def space_key() -> Enum:
     return Enum(SPACES, default="world", help="world = LPS mm, ras = RAS mm (as Slicer shows), ijk = voxel indices")
 
@@ -300,12 +307,28 @@ STEPS: dict[str, dict[str, _Field]] = {
     "grow_from_seeds": {"seed_locality": Num(0, 10, default=0.0), "segments": Names()},
     "fill_between_slices": {"segments": Names(), "axis": Int(0, 2, help="grid axis to interpolate along "
                                                                      "(0 = k, 1 = j, 2 = i); default: automatic")},
-    "margin": {"segment": _seg(), "margin_mm": Num(-MAX_SIZE_MM, MAX_SIZE_MM, required=True,
-                                                  help="grow (> 0) or shrink (< 0)")},
-    "hollow": {"segment": _seg(), "thickness_mm": Num(0, MAX_SIZE_MM, lo_open=True, required=True),
-               "mode": Enum(("inside", "medial", "outside"), default="inside")},
-    "smooth": {"segment": _seg(), "method": Enum(("median", "opening", "closing"), default="median"),
-               "kernel_mm": Num(0, MAX_SIZE_MM, lo_open=True, default=3.0)},
+    "margin": {"segment": _seg_or_visible(), "margin_mm": Num(-MAX_SIZE_MM, MAX_SIZE_MM, required=True,
+                                                             help="grow (> 0) or shrink (< 0)"),
+               "all_visible": _ALL_VISIBLE},
+    "hollow": {"segment": _seg_or_visible(), "thickness_mm": Num(0, MAX_SIZE_MM, lo_open=True, required=True),
+               "mode": Enum(("inside", "medial", "outside"), default="inside"), "all_visible": _ALL_VISIBLE},
+    "smooth": {"segment": _seg_or_visible(),
+               "method": Enum(("median", "opening", "closing", "gaussian", "joint_taubin"), default="median"),
+               "kernel_mm": Num(0, MAX_SIZE_MM, lo_open=True, default=3.0,
+                                help="median, opening, closing: Slicer's KernelSizeMm"),
+               "gaussian_sigma_mm": Num(0, MAX_SIZE_MM, lo_open=True, default=3.0,
+                                        help="gaussian: Slicer's GaussianStandardDeviationMm"),
+               "joint_smoothing_factor": Num(0, 1, default=0.5,
+                                             help="joint_taubin: Slicer's JointTaubinSmoothingFactor"),
+               "all_visible": _ALL_VISIBLE},
+    "mask_volume": {"segment": _seg(),
+                    "operation": Enum(("fill_outside", "fill_inside", "fill_inside_and_outside"),
+                                      default="fill_outside"),
+                    "fill_value": Num(-MAX_COORD, MAX_COORD, default=0, help="Slicer's FillValue"),
+                    "inside_value": Num(-MAX_COORD, MAX_COORD, default=1, help="Slicer's BinaryMaskFillValueInside"),
+                    "outside_value": Num(-MAX_COORD, MAX_COORD, default=0,
+                                         help="Slicer's BinaryMaskFillValueOutside"),
+                    "soft_edge_mm": Num(0, MAX_SIZE_MM, default=0.0, help="Slicer's SoftEdgeMm (Gaussian sigma)")},
     "islands": {"segment": _seg(), "operation": Enum(("keep_largest", "remove_small", "split", "keep_selected",
                                                       "remove_selected", "add_selected"), default="keep_largest"),
                 "min_size": Int(0, 2**50, default=1000), "point": Point(), "space": space_key(),
@@ -356,7 +379,8 @@ def validate_step(step: Any, n: int | None = None) -> dict:
             if f.required:
                 raise InvalidInputError(f"{_where(n, eff)}: missing required key {key!r}")
             if key in step and step[key] is None and key not in ("mask_segment", "intensity_range", "modifier",
-                                                                  "point", "segments", "name", "color", "id", "roi"):
+                                                                  "point", "segments", "name", "color", "id", "roi",
+                                                                  "segment"):
                 raise InvalidInputError(f"{_where(n, eff)}: {key}: null is not allowed")
             continue
         try:
@@ -384,6 +408,9 @@ def validate_step(step: Any, n: int | None = None) -> dict:
     if eff == "logical" and step["operation"] in ("copy", "union", "subtract", "intersect") \
             and step.get("modifier") is None:
         raise InvalidInputError(f"{_where(n, eff)}: logical {step['operation']} needs \"modifier\"")
+    if eff in ("margin", "hollow", "smooth") and step.get("segment") is None and not step.get("all_visible") \
+            and step.get("method") != "joint_taubin":
+        raise InvalidInputError(f"{_where(n, eff)}: missing required key 'segment' (or \"all_visible\": true)")
     if eff == "islands" and step.get("operation") in ("keep_selected", "remove_selected", "add_selected") \
             and step.get("point") is None:
         raise InvalidInputError(f"{_where(n, eff)}: islands {step['operation']} needs \"point\"")
@@ -540,7 +567,12 @@ def run_step(editor, step: dict, n: int | None = None, *, strict: bool = False,
             lo, hi = editor.auto_threshold(st["auto"], st.get("auto_mode", "SET_LOWER_MAX"), cur) \
                 if "auto" in st else cur
             return editor.threshold(st["segment"], lo, hi)
-        if eff in ("margin", "hollow", "smooth", "islands", "logical"):
+        if eff in ("margin", "hollow", "smooth"):
+            return getattr(editor, eff)(st.pop("segment", None), **st)
+        if eff == "mask_volume":  # the masked volume becomes the source image of the steps after it
+            editor.image = editor.mask_volume(st.pop("segment"), **st)
+            return 0
+        if eff in ("islands", "logical"):
             return getattr(editor, eff)(st.pop("segment"), **st)
         if eff == "grow_from_seeds":
             return editor.grow_from_seeds(**st)

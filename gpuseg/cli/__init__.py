@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "gpuseg.cli.serve",
     "gpuseg.cli.batch",
     "gpuseg.cli.compare",
+    "gpuseg.cli.mask_volume",
 ]
 
 

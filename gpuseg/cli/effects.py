@@ -34,7 +34,7 @@ def register(sub) -> None:
 
     for name, helptext in (("margin", "grow (positive mm) or shrink (negative mm) a segment"),
                            ("hollow", "replace a segment by a shell of the given thickness"),
-                           ("smooth", "smooth a segment (median, opening, closing)")):
+                           ("smooth", "smooth a segment (median, opening, closing, gaussian)")):
         p = sub.add_parser(name, help=helptext + " (through the Segment Editor's masking, Slicer's defaults)",
                            description=helptext + ". The change is applied as Slicer's Segment Editor applies "
                            "it: by default the segment may change everywhere and takes the voxels it gains "
@@ -44,13 +44,14 @@ def register(sub) -> None:
                        help="segment to change (name or id); repeatable")
         p.add_argument("--mm", type=float, required=True,
                        help={"margin": "margin in mm (negative shrinks)", "hollow": "shell thickness in mm",
-                             "smooth": "kernel size in mm"}[name])
+                             "smooth": "kernel size in mm (gaussian: the standard deviation in mm)"}[name])
         if name == "hollow":
             p.add_argument("--mode", default="inside", choices=["inside", "medial", "outside"],
                            help="where the current boundary ends up (default inside)")
         if name == "smooth":
-            p.add_argument("--method", default="median", choices=["median", "opening", "closing"],
-                           help="median (default), opening (removes extrusions) or closing (fills holes)")
+            p.add_argument("--method", default="median", choices=["median", "opening", "closing", "gaussian"],
+                           help="median (default), opening (removes extrusions), closing (fills holes) or gaussian "
+                                "(vtkImageGaussianSmooth, re-thresholded at 50%%)")
         p.add_argument("-o", "--output", required=True,
                        help="output segmentation file (.seg.nrrd, .nrrd, .nii, .nii.gz, .h5 or .dcm)")
         add_masking_args(p)
@@ -140,7 +141,7 @@ def cmd_effect(args: argparse.Namespace) -> int:
         elif args.effect == "hollow":
             changed = ed.hollow(s.id, args.mm, args.mode)
         else:
-            changed = ed.smooth(s.id, args.method, args.mm)
+            changed = ed.smooth(s.id, args.method, args.mm, gaussian_sigma_mm=args.mm)
         taken = {o.name: before[o.id] - o.mask.count() for o in seg if o.id != s.id and before[o.id] > o.mask.count()}
         print(f"{args.effect} {s.name!r}: {s.mask.count()} voxels ({changed} changed"
               + (", taken from " + ", ".join(f"{n!r} ({v})" for n, v in taken.items()) if taken else "") + ")")

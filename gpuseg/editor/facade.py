@@ -40,7 +40,7 @@ from .grow import GrowSession
 from .masking import Masking, apply_plan, editable_words, grid_words
 from .previews import GrowPreview, StrokePreview
 from .scissors import scissors_region
-from .undo import UndoHistory, make_level
+from .undo import UndoHistory, UndoLevel, make_level
 
 __all__ = ["Editor"]
 
@@ -85,6 +85,7 @@ class Editor(ExtraEffects):
         self.stroke_limits = stroke_limits if stroke_limits is not None else StrokeLimits()
         self.history = UndoHistory(parse_bytes(undo_budget), self._rerasterize)
         self._grow = GrowSession()
+        self._collect: list | None = None  # undo levels gathered into one (all visible segments)
 
     @property
     def undo_budget(self) -> int:
@@ -255,7 +256,11 @@ class Editor(ExtraEffects):
         diffs = apply_plan(self.segmentation, plan, box)
         if not diffs:
             return 0
-        self.history.push(make_level(diffs, box, stroke))
+        level = make_level(diffs, box, stroke)
+        if self._collect is not None:
+            self._collect.append(level)
+        else:
+            self.history.push(level)
         return sum(int(np.unpackbits(d.view(np.uint8)).sum()) for _, d in diffs)
 
     # --- scissors, draw, level tracing -----------------------------------------------------------
@@ -509,23 +514,99 @@ class Editor(ExtraEffects):
                     plan.append((s, "andnot", editable & new))
         return self._apply(plan, box)
 
-    def margin(self, segment: str, margin_mm: float) -> int:
-        """Slicer's Margin effect (grow, or shrink with a negative value), through masking."""
+    # --- whole-segment effects, on one segment or on all visible ones --------------------------
+    def _each_visible(self, segment: str | None, all_visible: bool, what: str, result) -> int:
+        """Apply ``result(mask) -> Mask`` through :meth:`set_mask` to ``segment``, or with
+        ``all_visible`` to every visible segment in turn (Slicer's ApplyToAllVisibleSegments:
+        each segment is processed as it is after the ones before it, in segmentation order),
+        recorded as one undo level. Returns the voxels changed anywhere."""
+        seg = self.segmentation
+        if not all_visible:
+            if segment is None:
+                raise InvalidInputError(f"{what} needs a segment (or all_visible=True)")
+            return self.set_mask(segment, result(seg.segment(segment).mask))
+        if segment is not None:
+            seg.segment(segment)  # an unknown name fails before any change
+        ids = [s.id for s in seg if s.visible]
+        if not ids:
+            raise InvalidInputError(f"{what} on all visible segments: no segment is visible")
+        self.masking.check(seg)
+        levels: list = []
+        self._collect = levels
+        total = 0
+        try:
+            for sid in ids:
+                total += self.set_mask(sid, result(seg[sid].mask))
+        finally:
+            self._collect = None
+        if levels:
+            self.history.push(UndoLevel([c for lv in levels for c in lv.changes]))
+        return total
+
+    def margin(self, segment: str | None, margin_mm: float = 3.0, *, all_visible: bool = False) -> int:
+        """Slicer's Margin effect (grow, or shrink with a negative value; ``MarginSizeMm``
+        default 3), through masking; ``all_visible`` applies it to every visible segment
+        (``ApplyToAllVisibleSegments``), as one undo level."""
         from ..ops.morphology import margin
 
-        return self.set_mask(segment, margin(self.segmentation.segment(segment).mask, margin_mm))
+        return self._each_visible(segment, all_visible, "margin", lambda m: margin(m, margin_mm))
 
-    def hollow(self, segment: str, thickness_mm: float, mode: str = "inside") -> int:
-        """Slicer's Hollow effect, through masking."""
+    def hollow(self, segment: str | None, thickness_mm: float = 3.0, mode: str = "inside", *,
+               all_visible: bool = False) -> int:
+        """Slicer's Hollow effect (``ShellThicknessMm`` default 3, ``ShellMode`` inside), through
+        masking; ``all_visible`` applies it to every visible segment, as one undo level."""
         from ..ops.morphology import hollow
 
-        return self.set_mask(segment, hollow(self.segmentation.segment(segment).mask, thickness_mm, mode))
+        return self._each_visible(segment, all_visible, "hollow", lambda m: hollow(m, thickness_mm, mode))
 
-    def smooth(self, segment: str, method: str = "median", kernel_mm: float = 3.0) -> int:
-        """Slicer's Smoothing effect (median, opening, closing), through masking."""
+    def smooth(self, segment: str | None, method: str = "median", kernel_mm: float = 3.0, *,
+               gaussian_sigma_mm: float = 3.0, joint_smoothing_factor: float = 0.5,
+               all_visible: bool = False) -> int:
+        """Slicer's Smoothing effect, on the whole segment.
+
+        Parameters
+        ----------
+        segment : str or None
+            The segment (None with ``all_visible`` or ``joint_taubin``).
+        method : str
+            ``median`` (Slicer's default), ``opening``, ``closing`` (of ``kernel_mm``,
+            ``KernelSizeMm``), ``gaussian`` (``GaussianStandardDeviationMm``) or ``joint_taubin``
+            (all visible segments together, ``JointTaubinSmoothingFactor``; it bypasses masking
+            as Slicer's does, see :func:`gpuseg.ops.joint_smoothing.joint_smooth`).
+        kernel_mm, gaussian_sigma_mm, joint_smoothing_factor : float
+        all_visible : bool
+            Smooth every visible segment in turn (``ApplyToAllVisibleSegments``); one undo level.
+
+        Returns
+        -------
+        int
+            The voxels changed in any segment.
+        """
         from ..ops.smoothing import smooth
 
-        return self.set_mask(segment, smooth(self.segmentation.segment(segment).mask, method, kernel_mm))
+        return self._each_visible(segment, all_visible, "smoothing",
+                                  lambda m: smooth(m, method, kernel_mm, gaussian_sigma_mm=gaussian_sigma_mm))
+
+    def mask_volume(self, segment: str, operation: str = "fill_outside", *, fill_value: float = 0,
+                    inside_value: float = 1, outside_value: float = 0, soft_edge_mm: float = 0.0,
+                    image: Image | None = None) -> Image:
+        """Slicer's Mask volume effect: a new image from the source image (or ``image``) and
+        ``segment`` (see :func:`gpuseg.ops.mask_volume.mask_volume`). The segmentation does not
+        change and masking does not apply (as in Slicer); there is nothing to undo.
+
+        Returns
+        -------
+        Image
+            The masked volume (the editor's source image is left as it is).
+        """
+        from ..ops.mask_volume import mask_volume
+
+        src = image if image is not None else self.image
+        if src is None:
+            raise InvalidInputError("mask volume needs the source image (or image=)")
+        mask = self.segmentation.segment(segment).mask
+        return mask_volume(src, mask, operation, fill_value=fill_value, inside_value=inside_value,
+                           outside_value=outside_value, soft_edge_mm=soft_edge_mm)
 
     def islands(self, segment: str, operation: str = "keep_largest", *, min_size: int = 1000, point=None,
                 space: str = "world", connectivity: int = 6) -> int:

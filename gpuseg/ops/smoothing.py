@@ -7,7 +7,13 @@
   the physical ball of :func:`gpuseg.margin` (Slicer uses a voxel ellipsoid of the same size:
   the shapes agree up to rounding).
 
-Gaussian and joint (Taubin) smoothing are not implemented yet.
+* ``gaussian``: Slicer's Gaussian method: the segment as a 0/255 unsigned char image smoothed by
+  ``vtkImageGaussianSmooth`` (standard deviation ``sigma_mm`` / spacing per axis, radius factor
+  4), then 1 where the smoothed value is >= 127 (``ThresholdByUpper(int(255 / 2))``). The passes
+  run on the device (:mod:`gpuseg.ops.gaussian`) and equal VTK's bit for bit.
+
+Joint (Taubin) smoothing of all visible segments is :func:`gpuseg.ops.joint_smoothing.joint_smooth`
+(it works on a segmentation, not one mask).
 """
 
 from __future__ import annotations
@@ -16,12 +22,15 @@ import math
 
 from ..errors import InvalidInputError
 from ..kernels.smoothing import MEDIAN_MAJORITY
-from ..mask import Mask
+from ..mask import Mask, extent_of_box
+from .gaussian import gaussian_uchar
 from .morphology import margin
 
 __all__ = ["smooth", "median_kernel_voxels", "SMOOTHING_METHODS"]
 
-SMOOTHING_METHODS = ("median", "opening", "closing")
+SMOOTHING_METHODS = ("median", "opening", "closing", "gaussian")
+#: Slicer's GaussianStandardDeviationMm default
+GAUSSIAN_SIGMA_MM = 3.0
 
 
 def median_kernel_voxels(spacing_ijk, kernel_mm: float) -> tuple[int, int, int]:
@@ -51,12 +60,28 @@ def _median(mask: Mask, kernel_mm: float) -> Mask:
     return out.shrink_()
 
 
-def smooth(mask: Mask, method: str = "median", kernel_mm: float = 3.0) -> Mask:
-    """Smooth a mask with ``method`` (``median``, ``opening`` or ``closing``) of ``kernel_mm``."""
+def _gaussian(mask: Mask, sigma_mm: float) -> Mask:
+    g, b = mask.geometry, mask.backend
+    dense, box = gaussian_uchar(mask, sigma_mm, threshold=127)
+    if dense is None:
+        return Mask.empty(g, backend=b)
+    out = Mask.zeros(g, extent_of_box(box, g.shape[2]), backend=b)
+    with out.writing() as words:
+        b.pack(dense, words)
+    return out.shrink_()
+
+
+def smooth(mask: Mask, method: str = "median", kernel_mm: float = 3.0, *,
+           gaussian_sigma_mm: float = GAUSSIAN_SIGMA_MM) -> Mask:
+    """Smooth a mask with ``method``: ``median``, ``opening`` or ``closing`` of ``kernel_mm``
+    (Slicer's KernelSizeMm, default 3), or ``gaussian`` of ``gaussian_sigma_mm`` (Slicer's
+    GaussianStandardDeviationMm, default 3)."""
     if not isinstance(mask, Mask):
         raise InvalidInputError(f"smooth needs a Mask, got {type(mask).__name__}")
     if method not in SMOOTHING_METHODS:
         raise InvalidInputError(f"unknown smoothing method {method!r}; choose one of {', '.join(SMOOTHING_METHODS)}")
+    if method == "gaussian":
+        return _gaussian(mask, gaussian_sigma_mm)
     try:
         k = float(kernel_mm)
     except (TypeError, ValueError) as exc:
