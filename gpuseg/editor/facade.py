@@ -26,7 +26,7 @@ from typing import Sequence
 import numpy as np
 
 from ..backends.base import format_bytes, parse_bytes
-from ..errors import InvalidInputError, OutOfBoundsError, UnknownSegmentError
+from ..errors import InvalidInputError, OutOfBoundsError, UnknownSegmentError, UnsupportedParameterError
 from ..geometry import Extent
 from ..image import Image
 from ..mask import Mask, box_for_extent, pack_block
@@ -567,12 +567,12 @@ class Editor(ExtraEffects):
         Parameters
         ----------
         segment : str or None
-            The segment (None with ``all_visible`` or ``joint_taubin``).
+            The segment (None with ``all_visible``).
         method : str
             ``median`` (Slicer's default), ``opening``, ``closing`` (of ``kernel_mm``,
-            ``KernelSizeMm``), ``gaussian`` (``GaussianStandardDeviationMm``) or ``joint_taubin``
-            (all visible segments together, ``JointTaubinSmoothingFactor``; it bypasses masking
-            as Slicer's does, see :func:`gpuseg.ops.joint_smoothing.joint_smooth`).
+            ``KernelSizeMm``) or ``gaussian`` (``GaussianStandardDeviationMm``). Slicer's joint
+            (Taubin) smoothing of all visible segments is not implemented yet: ``joint_taubin``
+            raises UnsupportedParameterError.
         kernel_mm, gaussian_sigma_mm, joint_smoothing_factor : float
         all_visible : bool
             Smooth every visible segment in turn (``ApplyToAllVisibleSegments``); one undo level.
@@ -584,6 +584,9 @@ class Editor(ExtraEffects):
         """
         from ..ops.smoothing import smooth
 
+        if method == "joint_taubin":
+            raise UnsupportedParameterError("joint (Taubin) smoothing is not implemented yet; use median, opening, "
+                                            "closing or gaussian")
         return self._each_visible(segment, all_visible, "smoothing",
                                   lambda m: smooth(m, method, kernel_mm, gaussian_sigma_mm=gaussian_sigma_mm))
 

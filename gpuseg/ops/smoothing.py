@@ -12,7 +12,7 @@
   4), then 1 where the smoothed value is >= 127 (``ThresholdByUpper(int(255 / 2))``). The passes
   run on the device (:mod:`gpuseg.ops.gaussian`) and equal VTK's bit for bit.
 
-Joint (Taubin) smoothing of all visible segments is :func:`gpuseg.ops.joint_smoothing.joint_smooth`
+Joint (Taubin) smoothing of all visible segments is not implemented yet
 (it works on a segmentation, not one mask).
 """
 
