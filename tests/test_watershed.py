@@ -63,7 +63,8 @@ def _reference(img, seeds, sigma, editable=None):
     ext = gpuseg.Extent.empty()
     for s in seeds:
         ext = ext.union(gpuseg.Mask.from_numpy(s, img.geometry).extent())
-    ext = ext.pad([max(3, int(np.ceil(0.1 * n))) for n in ext.shape]).clip(img.shape)
+    # Slicer's auto-complete region: int(max(3, 0.1 * (last - first))) per axis, inclusive bounds
+    ext = ext.pad([int(max(3, 0.1 * (n - 1))) for n in ext.shape]).clip(img.shape)
     a = img.to_numpy()[ext.slices]
     im = sitk.GetImageFromArray(a)
     im.SetSpacing(img.geometry.spacing)
