@@ -311,7 +311,7 @@ def test_islands_keep_largest_goes_through_masking(tmp_path):
                     + (["--mask-segment", "left"] if area == "inside" else []) + ["-o", str(out)]) == 0
         ed = Editor(gpuseg.read_segmentation(src, backend="cpu"))
         ed.masking = Masking(area, "left" if area == "inside" else None)
-        ed.islands("a", "keep_largest")
+        ed.islands("a", "keep_largest", min_size=0)  # the CLI's default MinimumSize is 0
         np.testing.assert_array_equal(gpuseg.read_segmentation(out, backend="cpu")["a"].mask.to_numpy(),
                                       ed.segmentation["a"].mask.to_numpy())
 
