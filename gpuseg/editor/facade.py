@@ -26,7 +26,7 @@ from typing import Sequence
 import numpy as np
 
 from ..backends.base import format_bytes, parse_bytes
-from ..errors import InvalidInputError, OutOfBoundsError, UnknownSegmentError, UnsupportedParameterError
+from ..errors import InvalidInputError, OutOfBoundsError, UnknownSegmentError
 from ..geometry import Extent
 from ..image import Image
 from ..mask import Mask, box_for_extent, pack_block
@@ -570,10 +570,14 @@ class Editor(ExtraEffects):
             The segment (None with ``all_visible``).
         method : str
             ``median`` (Slicer's default), ``opening``, ``closing`` (of ``kernel_mm``,
-            ``KernelSizeMm``) or ``gaussian`` (``GaussianStandardDeviationMm``). Slicer's joint
-            (Taubin) smoothing of all visible segments is not implemented yet: ``joint_taubin``
-            raises UnsupportedParameterError.
+            ``KernelSizeMm``) or ``gaussian`` (``GaussianStandardDeviationMm``), or
+            ``joint_taubin``: Slicer's joint smoothing of *all visible segments* together
+            (``JointTaubinSmoothingFactor``, see :mod:`gpuseg.ops.joint_smoothing`). As in Slicer,
+            joint smoothing bypasses masking (editable area, intensity range and overwrite mode
+            do not apply), ignores ``segment`` and ``all_visible``, and flattens overlapping
+            segments (later segments win); it is one undo level.
         kernel_mm, gaussian_sigma_mm, joint_smoothing_factor : float
+            ``joint_smoothing_factor`` is in [0, 1] (default 0.5, passBand = 10^(-4 f)).
         all_visible : bool
             Smooth every visible segment in turn (``ApplyToAllVisibleSegments``); one undo level.
 
@@ -585,10 +589,32 @@ class Editor(ExtraEffects):
         from ..ops.smoothing import smooth
 
         if method == "joint_taubin":
-            raise UnsupportedParameterError("joint (Taubin) smoothing is not implemented yet; use median, opening, "
-                                            "closing or gaussian")
+            return self._joint_smooth(segment, joint_smoothing_factor)
         return self._each_visible(segment, all_visible, "smoothing",
                                   lambda m: smooth(m, method, kernel_mm, gaussian_sigma_mm=gaussian_sigma_mm))
+
+    def _joint_smooth(self, segment: str | None, factor: float) -> int:
+        from ..ops.joint_smoothing import check_factor, joint_smooth
+
+        seg = self.segmentation
+        if segment is not None:
+            seg.segment(segment)  # an unknown name fails before any change
+        check_factor(factor)
+        ids = [s.id for s in seg if s.visible]
+        if not ids:
+            raise InvalidInputError("joint smoothing: no segment is visible")
+        result = joint_smooth(seg, ids, factor)
+        levels: list = []
+        self._collect = levels
+        total = 0
+        try:
+            for sid in ids:
+                total += self.set_mask(sid, result[sid], bypass_masking=True)
+        finally:
+            self._collect = None
+        if levels:
+            self.history.push(UndoLevel([c for lv in levels for c in lv.changes]))
+        return total
 
     def mask_volume(self, segment: str, operation: str = "fill_outside", *, fill_value: float = 0,
                     inside_value: float = 1, outside_value: float = 0, soft_edge_mm: float = 0.0,

@@ -12,8 +12,8 @@
   4), then 1 where the smoothed value is >= 127 (``ThresholdByUpper(int(255 / 2))``). The passes
   run on the device (:mod:`gpuseg.ops.gaussian`) and equal VTK's bit for bit.
 
-Joint (Taubin) smoothing of all visible segments is not implemented yet
-(it works on a segmentation, not one mask).
+Joint (Taubin) smoothing of all visible segments works on a segmentation, not one mask: see
+:mod:`gpuseg.ops.joint_smoothing` and ``Editor.smooth(method="joint_taubin")``.
 """
 
 from __future__ import annotations
