@@ -29,6 +29,7 @@ from .ops import (GrowCut, add_selected_island, clear, connected_components, cop
                   union, xor)
 from .ops import segment_shape
 from .ops import compare_masks, compare_segmentations
+from .ops import (copy_segments, resample_image, resample_nearest, resample_segmentation, specify_geometry)
 
 from .version import __version__
 
@@ -60,6 +61,7 @@ __all__ = [
     "keep_largest_island", "remove_small_islands", "split_islands", "keep_selected_island", "remove_selected_island",
     "add_selected_island", "flood_fill", "level_trace", "local_threshold", "GrowCut", "grow_from_seeds", "segment_statistics", "union", "intersect", "subtract", "xor", "invert", "copy", "clear", "fill",
     "segment_shape", "compare_masks", "compare_segmentations",
+    "specify_geometry", "resample_segmentation", "resample_nearest", "resample_image", "copy_segments",
     "Surface", "closed_surface", "segment_surfaces", "mesh_to_mask",
     "GpusegError", "InvalidInputError", "UnsupportedDtypeError", "GeometryMismatchError",
     "OutOfBoundsError", "EmptyRangeError", "UnknownSegmentError", "DeviceMemoryError",

@@ -1,14 +1,21 @@
-"""Nearest-neighbour resampling of a mask onto another grid (for comparing segmentations made on
-different grids: the second is resampled onto the first, as Slicer's Segment Comparison and
-Segment Statistics resample a labelmap into the reference geometry).
+"""Resampling masks and images onto another grid (docs/geometry.md).
 
-A target voxel is set when the source voxel nearest to its centre is set: the target centre is
-mapped to the source's continuous (i, j, k) and rounded half up, floor(x + 0.5), as ITK's
-NearestNeighborInterpolateImageFunction does. Centres outside the source grid are unset.
+* :func:`resample_nearest`: a mask, nearest neighbour. A target voxel is set when the source
+  voxel nearest to its centre is set: the target centre is mapped to the source's continuous
+  (i, j, k) and rounded half up, floor(x + 0.5), as ITK's NearestNeighborInterpolateImageFunction
+  and vtkImageReslice's nearest mode do. Centres outside the source grid are unset. This is how
+  Slicer moves segments between labelmap geometries (vtkOrientedImageDataResample, nearest).
+* :func:`resample_image`: an image, linear, for effects that need the intensities on
+  the segmentation's grid; the interpolation is documented in ``kernels/resample_image.cl``.
 
-First version on the host: only the target voxels whose centres can fall in the source mask's box
-are visited (the box's corners mapped to the target grid), in slabs, and the result is packed
-straight onto the target backend.
+Both run on the device (``kernels/resample.cl``, ``kernels/resample_image.cl``): the host
+computes one 3x4 affine map from target (i, j, k) to source (i, j, k), and each kernel evaluates
+it in a fixed order without contraction, so every backend gives the same bits. A mask is
+resampled over the target box that its own box can reach (the box's corners mapped onto the
+target grid, one voxel of slack), not over the whole target grid. Ties (a target centre exactly
+half-way between two source centres, as when a grid is coarsened by an even factor) go to the
+upper voxel when the affine map is exact there; when it is not, the rounding of the map decides,
+the same way on every backend.
 """
 
 from __future__ import annotations
@@ -16,43 +23,92 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InvalidInputError
-from ..geometry import ImageGeometry
+from ..geometry import Extent, ImageGeometry
+from ..image import Image
 from ..mask import Mask
 
-__all__ = ["resample_nearest"]
+__all__ = ["resample_nearest", "resample_image", "index_map"]
+
+
+def index_map(source: ImageGeometry, target: ImageGeometry) -> np.ndarray:
+    """The 3x4 affine map from target (i, j, k) to source continuous (i, j, k), row-major, as the
+    resampling kernels take it (12 float64)."""
+    m = source.world_to_ijk @ target.ijk_to_world
+    return np.ascontiguousarray(m[:3, :4], dtype=np.float64).ravel()
+
+
+def _reach(ext: Extent, source: ImageGeometry, target: ImageGeometry) -> Extent:
+    """The target voxels whose centres can map into the source box ``ext`` (its outer corners,
+    half a voxel out, mapped to target indices, plus one voxel), clipped to the target grid."""
+    ci = np.array([[i, j, k] for i in (ext.i0 - 0.5, ext.i1 - 0.5) for j in (ext.j0 - 0.5, ext.j1 - 0.5)
+                   for k in (ext.k0 - 0.5, ext.k1 - 0.5)])
+    t = target.world_to_ijk_points(source.ijk_to_world_points(ci))
+    nk, nj, ni = target.shape
+    lo = np.maximum(np.floor(t.min(axis=0)).astype(np.int64) - 1, 0)
+    hi = np.minimum(np.ceil(t.max(axis=0)).astype(np.int64) + 2, [ni, nj, nk])
+    if np.any(hi <= lo):
+        return Extent.empty()
+    (i0, j0, k0), (i1, j1, k1) = lo, hi
+    return Extent(int(k0), int(k1), int(j0), int(j1), int(i0), int(i1))
 
 
 def resample_nearest(mask: Mask, geometry: ImageGeometry) -> Mask:
-    """``mask`` resampled (nearest neighbour) onto ``geometry``, on the mask's backend."""
+    """``mask`` resampled (nearest neighbour) onto ``geometry``, on the mask's backend, its box
+    shrunk to the effective extent."""
+    from ..kernels.resample import RESAMPLE_NEAREST
+
     if not isinstance(mask, Mask):
         raise InvalidInputError(f"expected a Mask, got {type(mask).__name__}")
     if not isinstance(geometry, ImageGeometry):
         raise InvalidInputError(f"expected an ImageGeometry, got {type(geometry).__name__}")
-    if mask.geometry.is_same_grid(geometry):
+    if mask.geometry.is_same_grid(geometry, atol=0.0):
         return mask.copy()
     ext = mask.extent()
+    b = mask.backend
     if ext.is_empty:
-        return Mask.empty(geometry, backend=mask.backend)
-    src = mask.to_numpy(ext)
-    # the source box's outer corners (half a voxel out), in target indices
-    ci = np.array([[i, j, k] for i in (ext.i0 - 0.5, ext.i1 - 0.5) for j in (ext.j0 - 0.5, ext.j1 - 0.5)
-                   for k in (ext.k0 - 0.5, ext.k1 - 0.5)])
-    t = geometry.world_to_ijk_points(mask.geometry.ijk_to_world_points(ci))
-    nk, nj, ni = geometry.shape
-    lo = np.maximum(np.floor(t.min(axis=0)).astype(np.int64) - 1, 0)
-    hi = np.minimum(np.ceil(t.max(axis=0)).astype(np.int64) + 2, [ni, nj, nk])
-    if np.any(hi <= lo):
-        return Mask.empty(geometry, backend=mask.backend)
-    (i0, j0, k0), (i1, j1, k1) = lo, hi
-    to_src = mask.geometry.world_to_ijk @ geometry.ijk_to_world  # target ijk -> source ijk (homogeneous)
-    out = np.zeros((k1 - k0, j1 - j0, i1 - i0), bool)
-    jj, ii = np.meshgrid(np.arange(j0, j1, dtype=np.float64), np.arange(i0, i1, dtype=np.float64), indexing="ij")
-    for k in range(k0, k1):
-        p = np.stack([ii, jj, np.full_like(ii, k), np.ones_like(ii)], axis=-1) @ to_src.T
-        idx = np.floor(p[..., :3] + 0.5).astype(np.int64) - np.array([ext.i0, ext.j0, ext.k0])
-        si, sj, sk = idx[..., 0], idx[..., 1], idx[..., 2]
-        inside = (si >= 0) & (si < src.shape[2]) & (sj >= 0) & (sj < src.shape[1]) & (sk >= 0) & (sk < src.shape[0])
-        sl = np.zeros(ii.shape, bool)
-        sl[inside] = src[sk[inside], sj[inside], si[inside]]
-        out[k - k0] = sl
-    return Mask.from_numpy(out, geometry, offset=(int(k0), int(j0), int(i0)), backend=mask.backend).shrink_()
+        return Mask.empty(geometry, backend=b)
+    reach = _reach(ext, mask.geometry, geometry)
+    if reach.is_empty:
+        return Mask.empty(geometry, backend=b)
+    out = Mask.zeros(geometry, reach, backend=b)
+    a = b.asarray(index_map(mask.geometry, geometry), what="resampling map")
+    snk, snj, sni = mask.geometry.shape
+    with out.writing() as words:
+        b.run(RESAMPLE_NEAREST, (words, out.box), mask, a, sni, snj, snk, geometry.shape[2])
+    return out.shrink_()
+
+
+def resample_image(image: Image, geometry: ImageGeometry, *, background: float = 0.0) -> Image:
+    """``image`` resampled onto ``geometry`` by linear interpolation (same voxel type), on the
+    image's backend, as Slicer resamples a source volume onto a segmentation's geometry
+    (vtkImageReslice, linear).
+
+    The interpolation is trilinear in ITK's order (see ``kernels/resample_image.cl``). Voxels
+    whose centres fall outside the source grid (more than half a voxel past its edge centres) get
+    ``background``, which must fit the voxel type. Integer results are rounded half up.
+    """
+    from ..kernels.resample_image import RESAMPLE_LINEAR
+
+    if not isinstance(image, Image):
+        raise InvalidInputError(f"expected an Image, got {type(image).__name__}")
+    if not isinstance(geometry, ImageGeometry):
+        raise InvalidInputError(f"expected an ImageGeometry, got {type(geometry).__name__}")
+    dt = image.dtype
+    try:
+        bg = float(background)
+    except (TypeError, ValueError):
+        raise InvalidInputError(f"background must be a number, got {background!r}") from None
+    if dt.kind in "iu":
+        info = np.iinfo(dt)
+        if not (np.isfinite(bg) and info.min <= np.floor(bg + 0.5) <= info.max):
+            raise InvalidInputError(f"background {bg:g} does not fit the image's voxel type {dt} "
+                                    f"({info.min}..{info.max})")
+    b = image.backend
+    src = image.geometry
+    out = b.empty(geometry.shape, dt, what=f"resampled image of shape {geometry.shape} {dt}")
+    n = geometry.n_voxels
+    a = b.asarray(index_map(src, geometry), what="resampling map")
+    snk, snj, sni = src.shape
+    b.run(RESAMPLE_LINEAR, image.data, out, a, sni, snj, snk, geometry.shape[2], geometry.shape[1], bg,
+          int(dt.kind in "iu"), n)
+    return Image(out, geometry, b)

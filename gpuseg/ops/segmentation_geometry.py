@@ -1,0 +1,277 @@
+"""Segmentation geometry: Slicer's "Specify geometry" and moving segments between grids
+(docs/geometry.md).
+
+A gpuseg segmentation keeps every segment on its one reference grid (docs/architecture.md,
+invariant 2). Changing the labelmap geometry therefore makes a new segmentation whose segments
+are resampled nearest-neighbour onto the new grid (:func:`resample_segmentation`), as Slicer's
+``vtkSlicerSegmentationGeometryLogic::ResampleLabelmapsInSegmentationNode`` does segment by
+segment. The new grid is computed with Slicer's formulas:
+
+* :func:`oversampled_geometry`: ``vtkCalculateOversamplingFactor::ApplyOversamplingOnImageGeometry``.
+  Per axis, n' = max(floor(f n), 1) voxels, spacing s' = s n / n', and the origin moves so
+  that the outer corners of the old and new grids coincide: it is the old grid's point at new
+  index 0.5 (1 - s / s'). Factors outside [0.01, 100] are refused (Slicer warns and ignores).
+* :func:`isotropic_geometry`: Specify geometry's "isotropic spacing": every axis gets the
+  smallest spacing, n' = floor(n s / s_min), and the origin (the centre of voxel 0) stays
+  where it is (Slicer does not re-centre here, unlike oversampling).
+* :func:`box_geometry`: a grid over a box (Slicer's ROI source): axes along the box's
+  directions, the given spacing, the extent from the box's corners moved half a voxel in and
+  rounded (``vtkMath::Round``, half away from zero).
+* :func:`padded_geometry`: ``CalculatePaddedOutputGeometry`` ("pad output geometry", on by
+  default): the extent grows to hold the effective extent of every segment, transformed with
+  ``vtkOrientedImageDataResample::TransformExtent`` (the box's outer corners, rounded to 1e-6,
+  then floor / ceil).
+* :func:`specify_geometry`: the whole dialog: a source geometry (an image's or a
+  segmentation's grid, or a box), then isotropic spacing, then the oversampling factor, then
+  padding, in Slicer's order.
+
+Deviation: Slicer matches the source's axes to the segmentation's axes when it applies
+isotropic spacing to a source whose axes are permuted against the segmentation
+(``SourceAxisIndexForInputAxis``); gpuseg uses the source grid's own axes, which is the same
+whenever the source is not rotated against the segmentation by a multiple of 90 degrees.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from ..errors import InvalidInputError
+from ..geometry import Extent, ImageGeometry
+from .resample import resample_nearest
+
+__all__ = ["oversampled_geometry", "isotropic_geometry", "box_geometry", "padded_geometry", "specify_geometry",
+           "resample_segmentation", "copy_segments", "transform_extent", "MAX_GEOMETRY_VOXELS"]
+
+#: The most voxels a computed geometry may have (a bounds check before anything is allocated:
+#: 2**34 voxels are 2 GiB of packed bits per full segment).
+MAX_GEOMETRY_VOXELS = 1 << 34
+
+
+def _checked(shape: Sequence[int], what: str) -> tuple[int, int, int]:
+    shp = tuple(int(s) for s in shape)
+    if any(s < 1 for s in shp):
+        raise InvalidInputError(f"{what}: the grid would be empty (shape {shp} (k, j, i))")
+    n = shp[0] * shp[1] * shp[2]
+    if n > MAX_GEOMETRY_VOXELS:
+        raise InvalidInputError(f"{what}: the grid would have {n} voxels (shape {shp} (k, j, i)), more than "
+                                f"the {MAX_GEOMETRY_VOXELS} gpuseg allows; use a coarser spacing or a smaller box")
+    return shp  # type: ignore[return-value]
+
+
+def oversampled_geometry(geometry: ImageGeometry, factor: float) -> ImageGeometry:
+    """``geometry`` oversampled by ``factor`` (> 1 finer, < 1 coarser), with Slicer's formula."""
+    if not isinstance(geometry, ImageGeometry):
+        raise InvalidInputError(f"expected an ImageGeometry, got {type(geometry).__name__}")
+    try:
+        f = float(factor)
+    except (TypeError, ValueError):
+        raise InvalidInputError(f"oversampling factor must be a number, got {factor!r}") from None
+    if not (0.01 <= f <= 100.0):
+        raise InvalidInputError(f"oversampling factor must be between 0.01 and 100, got {factor!r}")
+    if f == 1.0:
+        return geometry
+    n = np.array(geometry.shape[::-1], np.int64)  # (ni, nj, nk)
+    n_new = np.maximum(np.floor(f * n).astype(np.int64), 1)  # extent 0..max(floor(f n) - 1, 0)
+    sp = np.array(geometry.spacing)
+    sp_new = sp * n / n_new
+    shift = 0.5 * (1.0 - sp / sp_new)  # in new voxels: the old corner lies half an old voxel out
+    direction = geometry.direction
+    origin = np.asarray(geometry.origin) + direction @ (sp_new * shift)
+    return ImageGeometry(_checked(n_new[::-1], "oversampled geometry"), sp_new, origin, direction)
+
+
+def isotropic_geometry(geometry: ImageGeometry) -> ImageGeometry:
+    """``geometry`` with every axis at its smallest spacing (Slicer's "isotropic spacing")."""
+    if not isinstance(geometry, ImageGeometry):
+        raise InvalidInputError(f"expected an ImageGeometry, got {type(geometry).__name__}")
+    sp = np.array(geometry.spacing)
+    smin = float(sp.min())
+    n = np.array(geometry.shape[::-1], np.int64)
+    n_new = np.floor(sp / smin * n).astype(np.int64)
+    return ImageGeometry(_checked(n_new[::-1], "isotropic geometry"), (smin, smin, smin), geometry.origin,
+                         geometry.direction)
+
+
+def _vtk_round(x: np.ndarray) -> np.ndarray:
+    """vtkMath::Round: half away from zero."""
+    return np.where(x >= 0, np.floor(x + 0.5), np.ceil(x - 0.5)).astype(np.int64)
+
+
+def box_geometry(center, size, spacing, direction=None) -> ImageGeometry:
+    """A grid over a box (LPS mm): ``center``, edge lengths ``size`` along the columns of
+    ``direction`` (identity by default), voxels of ``spacing``; Slicer's ROI source geometry."""
+    c = np.asarray(center, np.float64).reshape(-1)
+    sz = np.asarray(size, np.float64).reshape(-1)
+    sp = np.asarray(spacing, np.float64).reshape(-1)
+    if sp.size == 1:
+        sp = np.repeat(sp, 3)
+    for v, what in ((c, "box centre"), (sz, "box size"), (sp, "spacing")):
+        if v.shape != (3,) or not np.all(np.isfinite(v)):
+            raise InvalidInputError(f"{what} must be three finite numbers, got {v.tolist()}")
+    if np.any(sp <= 0):
+        raise InvalidInputError(f"all spacing values must be larger than 0, got {sp.tolist()}")
+    if np.any(sz <= 0):
+        raise InvalidInputError(f"box size must be positive, got {sz.tolist()}")
+    d = np.eye(3) if direction is None else np.asarray(direction, np.float64)
+    if d.shape != (3, 3) or not np.all(np.isfinite(d)):
+        raise InvalidInputError("box direction must be a 3x3 matrix of finite numbers")
+    d = d / np.linalg.norm(d, axis=0)
+    # corners in the box frame, half a voxel in, in output indices (the image-to-box map is diag(spacing))
+    lo = _vtk_round((-sz / 2 + sp / 2) / sp)
+    hi = _vtk_round((sz / 2 - sp / 2) / sp)
+    lo, hi = np.minimum(lo, hi), np.maximum(lo, hi)
+    n = hi - lo + 1
+    origin = c + d @ (sp * lo)
+    return ImageGeometry(_checked(n[::-1], "box geometry"), sp, origin, d)
+
+
+def transform_extent(extent: Extent, source: ImageGeometry, target: ImageGeometry) -> Extent:
+    """``vtkOrientedImageDataResample::TransformExtent``: the target voxels covering the source
+    box ``extent`` (its outer corners mapped, moved half a voxel in, rounded to 1e-6, floor /
+    ceil). May reach outside the target grid (negative indices)."""
+    if extent.is_empty:
+        return Extent.empty()
+    corners = np.array([[i, j, k] for i in (extent.i0 - 0.5, extent.i1 - 0.5)
+                        for j in (extent.j0 - 0.5, extent.j1 - 0.5) for k in (extent.k0 - 0.5, extent.k1 - 0.5)])
+    m = target.world_to_ijk @ source.ijk_to_world
+    t = corners @ m[:3, :3].T + m[:3, 3]
+    lo = t.min(axis=0) + 0.5
+    hi = t.max(axis=0) - 0.5
+    # Slicer: (long long)(x * 1e6 + 0.5) / 1e6, a C cast (toward zero)
+    lo = np.trunc(lo * 1e6 + 0.5) / 1e6
+    hi = np.trunc(hi * 1e6 + 0.5) / 1e6
+    i0, j0, k0 = np.floor(lo).astype(np.int64)
+    i1, j1, k1 = np.ceil(hi).astype(np.int64)  # inclusive
+    return Extent(int(k0), int(k1) + 1, int(j0), int(j1) + 1, int(i0), int(i1) + 1)
+
+
+def _grow_to(geometry: ImageGeometry, ext: Extent) -> ImageGeometry:
+    """``geometry`` over the (possibly larger, possibly negative-start) box ``ext`` of its lattice."""
+    full = geometry.extent
+    u = full.union(ext)
+    if u == full:
+        return geometry
+    origin = geometry.ijk_to_world_points([u.i0, u.j0, u.k0])
+    return ImageGeometry(_checked(u.shape, "padded geometry"), geometry.spacing, origin, geometry.direction)
+
+
+def padded_geometry(geometry: ImageGeometry, segmentation) -> ImageGeometry:
+    """``geometry`` grown to hold every non-empty segment of ``segmentation`` (Slicer's "pad
+    output geometry")."""
+    ext = Extent.empty()
+    for s in segmentation:
+        ext = ext.union(s.mask.extent())
+    if ext.is_empty:
+        return geometry
+    return _grow_to(geometry, transform_extent(ext, segmentation.geometry, geometry))
+
+
+def _source_grid(source) -> ImageGeometry:
+    from ..image import Image
+    from ..segmentation import Segmentation
+
+    if isinstance(source, ImageGeometry):
+        return source
+    if isinstance(source, (Image, Segmentation)):
+        return source.geometry
+    raise InvalidInputError("the source geometry must be an ImageGeometry, an Image or a Segmentation, got "
+                            f"{type(source).__name__}")
+
+
+def specify_geometry(segmentation, source=None, *, oversampling: float = 1.0, isotropic: bool = False,
+                     spacing: float | Sequence[float] | None = None, box: tuple | None = None,
+                     pad: bool = True) -> ImageGeometry:
+    """The labelmap geometry Slicer's "Specify geometry" dialog computes for ``segmentation``.
+
+    Parameters
+    ----------
+    source : ImageGeometry, Image or Segmentation, optional
+        The source geometry (a volume's or a segmentation's grid); default the segmentation's own.
+    oversampling : float
+        OversamplingFactor (default 1), applied after ``isotropic``.
+    isotropic : bool
+        IsotropicSpacing: every axis at the source's smallest spacing.
+    spacing : float or (si, sj, sk), optional
+        UserSpacing: with a ``source`` grid, the grid is rebuilt over the same box with this
+        spacing (``box_geometry`` of the source's outer box); with ``box``, the box's spacing.
+    box : (center, size) or (center, size, direction), optional
+        A box source (Slicer's ROI), in LPS mm; needs ``spacing``.
+    pad : bool
+        PadOutputGeometry (default on): grow the grid so that no segment is cropped.
+    """
+    if box is not None and source is not None:
+        raise InvalidInputError("give either a source geometry or a box, not both")
+    if box is not None:
+        if spacing is None:
+            raise InvalidInputError("a box source needs a spacing")
+        if not isinstance(box, (tuple, list)) or len(box) not in (2, 3):
+            raise InvalidInputError("box must be (center, size) or (center, size, direction)")
+        g = box_geometry(box[0], box[1], spacing, box[2] if len(box) == 3 else None)
+    else:
+        g = _source_grid(segmentation if source is None else source)
+        if spacing is not None:
+            # the source's outer box, re-gridded at the user spacing along the source's axes
+            n = np.array(g.shape[::-1], np.float64)
+            sp = np.array(g.spacing)
+            center = g.ijk_to_world_points((n - 1) / 2.0)
+            g = box_geometry(center, n * sp, spacing, g.direction)
+    if isotropic:
+        g = isotropic_geometry(g)
+    g = oversampled_geometry(g, oversampling)
+    if pad:
+        g = padded_geometry(g, segmentation)
+    return g
+
+
+def resample_segmentation(segmentation, geometry: ImageGeometry, *, progress=None):
+    """A new segmentation on ``geometry`` with every segment resampled nearest-neighbour, its
+    metadata (names, ids, colours, tags, visibility, label values) and conversion parameters
+    kept; the source segmentation is not changed. ``progress(done, total)`` after each segment."""
+    from ..segmentation import Segmentation
+
+    if not isinstance(geometry, ImageGeometry):
+        raise InvalidInputError(f"expected an ImageGeometry, got {type(geometry).__name__}")
+    out = Segmentation(geometry, backend=segmentation.backend)
+    out.source_representation = segmentation.source_representation
+    params = dict(segmentation.conversion_parameters)
+    params.pop("Reference image geometry", None)  # it names the old grid
+    out.conversion_parameters = {**out.conversion_parameters, **params}
+    out.extra_fields = dict(segmentation.extra_fields)
+    segs = list(segmentation)
+    for n, s in enumerate(segs, 1):
+        _add_copy(out, s, resample_nearest(s.mask, geometry))
+        if progress is not None:
+            progress(n, len(segs))
+    return out
+
+
+def _add_copy(target, s, mask, *, segment_id: str | None = None):
+    seg = target.add_segment(mask, name=s.name, segment_id=segment_id or s.id, color=s.color, tags=s.tags,
+                             visible=s.visible, label_value=s.label_value)
+    seg.name_auto_generated = s.name_auto_generated
+    seg.color_auto_generated = s.color_auto_generated
+    return seg
+
+
+def copy_segments(source, target, segments: Iterable[str] | None = None, *, move: bool = False) -> list:
+    """Copy (or, with ``move``, move) segments of ``source`` into ``target``, resampled
+    nearest-neighbour onto ``target``'s grid when the grids differ (Slicer's copy / move between
+    segmentations in the Segmentations module). Ids are kept when free in ``target``, made
+    unique otherwise. Returns the new segments of ``target``."""
+    ids = [s.id for s in source] if segments is None else [source.segment(k).id for k in segments]
+    if target is source:
+        raise InvalidInputError("source and target are the same segmentation")
+    same = source.geometry.is_same_grid(target.geometry, atol=0.0)
+    added = []
+    for sid in ids:
+        s = source.segment(sid)
+        m = s.mask.to(target.backend)
+        m = m.copy() if same else resample_nearest(m, target.geometry)
+        added.append(_add_copy(target, s, m))
+    if move:
+        for sid in ids:
+            source.remove_segment(sid)
+    return added
+
