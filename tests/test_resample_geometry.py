@@ -303,3 +303,52 @@ def test_padded_geometry_without_segments_is_unchanged():
     seg.add_segment(name="empty")
     g = ImageGeometry((2, 2, 2), origin=(10, 10, 10))
     assert padded_geometry(g, seg) is g
+
+
+def test_editor_resamples_a_source_image_on_another_grid(backend):
+    seg = _segmentation(backend)
+    coarse = oversampled_geometry(seg.geometry, 0.5)
+    rng = np.random.default_rng(5)
+    img = Image.from_numpy(rng.integers(-200, 200, coarse.shape).astype(np.int16), coarse, backend=backend)
+    ed = gpuseg.Editor(seg, img)
+    assert ed.source_image is img and ed.image.geometry is seg.geometry
+    aligned = resample_image(img, seg.geometry)
+    assert np.array_equal(ed.image.to_numpy(), aligned.to_numpy())
+    ed.threshold("liver", 0, 100)
+    ref = (aligned.to_numpy() >= 0) & (aligned.to_numpy() <= 100)
+    assert np.array_equal(seg.segment("liver").mask.to_numpy(), ref)
+
+
+def test_cli_resample(tmp_path):
+    from gpuseg.cli import main
+
+    seg = _segmentation()
+    src = tmp_path / "in.seg.nrrd"
+    gpuseg.write_segmentation(seg, src)
+    out = tmp_path / "fine.seg.nrrd"
+    assert main(["resample", str(src), "--oversampling", "2", "-o", str(out), "-q"]) == 0
+    fine = gpuseg.read_segmentation(out)
+    assert fine.geometry.shape == tuple(2 * n for n in seg.geometry.shape)
+    for s in seg:
+        assert fine.segment(s.name).mask.count() == 8 * s.mask.count()
+    # --reference: the grid of an image; the segments stick out of it, so the grid is padded
+    ref_g = ImageGeometry((5, 6, 7), (0.5, 0.5, 0.5), (3.0, 3.0, 3.0))
+    ref = tmp_path / "ref.nrrd"
+    gpuseg.write_labelmap(ref, np.zeros(ref_g.shape, np.int16), ref_g)
+    out2 = tmp_path / "onref.seg.nrrd"
+    assert main(["resample", str(src), "--reference", str(ref), "-o", str(out2), "-q"]) == 0
+    on_ref = gpuseg.read_segmentation(out2)
+    np.testing.assert_allclose(on_ref.geometry.spacing, (0.5, 0.5, 0.5))
+    assert on_ref.segment("liver").mask.count() == 16 * seg.segment("liver").mask.count()
+    out3 = tmp_path / "cropped.seg.nrrd"
+    assert main(["resample", str(src), "--reference", str(ref), "--no-pad", "-o", str(out3), "-q"]) == 0
+    assert gpuseg.read_segmentation(out3).geometry.shape == ref_g.shape
+    # errors: exit 2 with a message, nothing written
+    bad = tmp_path / "bad.seg.nrrd"
+    assert main(["resample", str(src), "--oversampling", "500", "-o", str(bad)]) == 2
+    assert main(["resample", str(tmp_path / "missing.seg.nrrd"), "--oversampling", "2", "-o", str(bad)]) == 2
+    assert not bad.exists()
+    with pytest.raises(SystemExit):
+        main(["resample", str(src), "-o", str(bad)])  # no geometry source
+    with pytest.raises(SystemExit):
+        main(["resample", str(src), "--spacing", "1", "--oversampling", "2", "-o", str(bad)])

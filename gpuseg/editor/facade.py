@@ -53,8 +53,10 @@ class Editor(ExtraEffects):
     segmentation : Segmentation
         The segmentation to edit (in place).
     image : Image or None
-        The source image, on the same grid and backend (needed by threshold, intensity ranges,
-        level tracing and grow from seeds).
+        The source image, on the same backend (needed by threshold, intensity ranges, level
+        tracing and grow from seeds). On another grid it is resampled linearly onto the
+        segmentation's (Slicer's aligned source volume; docs/geometry.md): ``image`` is the
+        resampled one, ``source_image`` the one given.
     undo_budget : int or str
         Memory the undo and redo levels may hold (``"256MB"``); the oldest levels go first.
     stroke_limits : StrokeLimits or None
@@ -76,10 +78,19 @@ class Editor(ExtraEffects):
         if image is not None:
             if image.backend is not segmentation.backend:
                 raise InvalidInputError("image and segmentation must be on the same backend")
-            image.geometry.check_same_grid(segmentation.geometry, "image and segmentation")
+            if not isinstance(image, Image):
+                raise InvalidInputError(f"the source image must be an Image, got {type(image).__name__}")
         if stroke_limits is not None and not isinstance(stroke_limits, StrokeLimits):
             raise InvalidInputError(f"stroke_limits must be a StrokeLimits, got {type(stroke_limits).__name__}")
         self.segmentation = segmentation
+        #: the source image as given; ``image`` is it on the segmentation's grid
+        self.source_image = image
+        if image is not None and not image.geometry.is_same_grid(segmentation.geometry):
+            # Slicer resamples the source volume onto the segmentation's labelmap geometry (linear)
+            # when they differ; docs/geometry.md
+            from ..ops.resample import resample_image
+
+            image = resample_image(image, segmentation.geometry)
         self.image = image
         self.masking = Masking()
         self.stroke_limits = stroke_limits if stroke_limits is not None else StrokeLimits()
