@@ -188,8 +188,10 @@ for _p in (
                         "the value \"A\", then automatic oversampling is calculated.",
                         _oversampling("Oversampling factor"),
                         lambda v, _: None if v == 1 else
-                        f"Oversampling factor = {v} is not implemented: a segment's labelmap lives on the "
-                        "segmentation's reference grid"),
+                        f"Oversampling factor = {v} cannot apply inside a segmentation: a segment's labelmap "
+                        "lives on the segmentation's reference grid; rasterize onto an oversampled grid instead "
+                        "(gpuseg.ops.segmentation_geometry.surface_labelmap_geometry, `gpuseg import-mesh "
+                        "--oversampling F|A`, docs/geometry.md)"),
     ConversionParameter("Reference image geometry", "",
                         "Image geometry description string determining the geometry of the labelmap that is "
                         "created in course of conversion.", _geometry_text, _reference_geometry),

@@ -352,3 +352,117 @@ def test_cli_resample(tmp_path):
         main(["resample", str(src), "-o", str(bad)])  # no geometry source
     with pytest.raises(SystemExit):
         main(["resample", str(src), "--spacing", "1", "--oversampling", "2", "-o", str(bad)])
+
+
+# --- closed surface -> labelmap geometry: Oversampling factor (a number or A) and cropping ---
+
+def _sphere_volume_area(r):
+    return 4.0 / 3.0 * np.pi * r ** 3, 4.0 * np.pi * r ** 2
+
+
+@pytest.mark.parametrize("radius_voxels, area_scale, expected", [
+    (3.0, 1.0, 4.0),    # very small (relative size 4.8): only "very high" fires, centre 1.86 -> 2^2
+    (15.0, 1.0, 1.0),   # medium, smooth: "normal", symmetric about 0 -> 2^0
+    (60.0, 1.0, 0.5),   # large (relative size 97): "low", centre -0.86 -> 2^-1
+    (8.0, 2.0, 2.0),    # small (12.9) and complex (shape index 1.41 -> complexity 0.41: high 0.53, low 0.47)
+])
+def test_auto_oversampling_factor_slicers_fuzzy_rules(radius_voxels, area_scale, expected):
+    g = ImageGeometry((10, 10, 10), (0.5, 0.5, 0.5))
+    v, a = _sphere_volume_area(radius_voxels * 0.5)
+    assert gpuseg.ops.segmentation_geometry.auto_oversampling_factor(v, a * area_scale, g) == expected
+
+
+def test_auto_oversampling_factor_mixed_rules_worked_by_hand():
+    # relative size 9.5: very small 0.5 and small 0.5; a sphere: complexity 0 (low 1). Rules 1
+    # (very high, clipped at 0.5) and 4 (normal, clipped at 0.5): areas 0.4375 (moment 0.7917)
+    # and 0.625 (moment 0); centre 0.745 -> floor(1.245) = 1 -> factor 2
+    g = ImageGeometry((4, 4, 4))
+    r = 9.5 / (4.0 / 3.0 * np.pi) ** (1.0 / 3.0)
+    v, a = _sphere_volume_area(r)
+    assert gpuseg.ops.segmentation_geometry.auto_oversampling_factor(v, a, g) == 2.0
+    with pytest.raises(InvalidInputError):
+        gpuseg.ops.segmentation_geometry.auto_oversampling_factor(0.0, 1.0, g)
+
+
+def _vtk_sphere(radius, center=(0.0, 0.0, 0.0), res=40):
+    import vtk
+    from vtk.util.numpy_support import vtk_to_numpy
+
+    src = vtk.vtkSphereSource()
+    src.SetRadius(radius)
+    src.SetCenter(*center)
+    src.SetThetaResolution(res)
+    src.SetPhiResolution(res)
+    src.Update()
+    pd = src.GetOutput()
+    v = vtk_to_numpy(pd.GetPoints().GetData()).astype(np.float64)
+    f = vtk_to_numpy(pd.GetPolys().GetConnectivityArray()).reshape(-1, 3).astype(np.int64)
+    mp = vtk.vtkMassProperties()
+    mp.SetInputData(pd)
+    mp.Update()
+    return v, f, mp
+
+
+def test_shape_measures_match_vtk_mass_properties():
+    from gpuseg.surface.mesh import Surface
+
+    v, f, mp = _vtk_sphere(7.0)
+    s = Surface(v, f)
+    # the complexity input of the automatic factor is VTK's normalized shape index
+    ours = np.sqrt(s.area()) / np.cbrt(abs(s.volume())) / 2.199085233
+    assert ours == pytest.approx(mp.GetNormalizedShapeIndex(), rel=1e-9)
+    assert abs(s.volume()) == pytest.approx(mp.GetVolume(), rel=1e-9)
+
+
+def test_surface_labelmap_geometry_reference_oversampling_and_crop():
+    from gpuseg.ops.segmentation_geometry import surface_labelmap_geometry
+    from gpuseg.surface.mesh import Surface
+
+    v, f, _ = _vtk_sphere(6.0, center=(10.0, 10.0, 10.0))
+    s = Surface(v, f)
+    ref = ImageGeometry((20, 20, 20), (1.0, 1.0, 1.0))
+    g = surface_labelmap_geometry([s], ref, oversampling=2)
+    assert g.spacing == (0.5, 0.5, 0.5)
+    ijk = g.world_to_ijk_points(v)  # the grid holds the vertex bounds, floor / ceil, on the oversampled lattice
+    assert np.all(ijk.min(0) >= 0) and np.all(ijk.min(0) < 1) and np.all(ijk.max(0) <= np.array(g.shape[::-1]) - 1)
+    assert g.is_same_lattice(oversampled_geometry(ref, 2))
+    # a mesh reaching past the reference: the whole mesh without crop, cut at the reference with it
+    v2, f2, _ = _vtk_sphere(6.0, center=(18.0, 10.0, 10.0))
+    big = surface_labelmap_geometry([Surface(v2, f2)], ref)
+    assert big.shape[2] > 20 - 12 and ref.world_to_ijk_points(big.ijk_to_world_points([big.shape[2] - 1, 0, 0]))[0] > 19
+    cut = surface_labelmap_geometry([Surface(v2, f2)], ref, crop=True)
+    assert ref.world_to_ijk_points(cut.ijk_to_world_points([cut.shape[2] - 1, 0, 0]))[0] == pytest.approx(19)
+    # no reference: Slicer's default, about 250^3 over the bounds, RAS axes
+    d = surface_labelmap_geometry([s])
+    assert abs(np.prod(d.shape) - 250 ** 3) / 250 ** 3 < 0.05
+    np.testing.assert_allclose(d.direction, np.diag([-1.0, -1.0, 1.0]))
+    auto = surface_labelmap_geometry([s], ref, oversampling="A")
+    assert auto.spacing == (0.5, 0.5, 0.5)  # radius 6 voxels: relative size 9.7, a sphere -> factor 2 (see above)
+    with pytest.raises(InvalidInputError, match="number or 'A'"):
+        surface_labelmap_geometry([s], ref, oversampling="B")
+
+
+def test_cli_import_mesh_with_oversampling(tmp_path):
+    import trimesh
+
+    from gpuseg.cli import main
+
+    v, f, _ = _vtk_sphere(5.0, center=(10.0, 10.0, 10.0))
+    stl = tmp_path / "ball.stl"
+    trimesh.Trimesh(v, f, process=False).export(stl)
+    ref_g = ImageGeometry((20, 20, 20))
+    ref = tmp_path / "ref.nrrd"
+    gpuseg.write_labelmap(ref, np.zeros(ref_g.shape, np.int16), ref_g)
+    plain, fine, auto, free = (tmp_path / f"{n}.seg.nrrd" for n in ("plain", "fine", "auto", "free"))
+    assert main(["import-mesh", str(stl), "--reference", str(ref), "-o", str(plain), "-q"]) == 0
+    assert main(["import-mesh", str(stl), "--reference", str(ref), "--oversampling", "2", "-o", str(fine), "-q"]) == 0
+    assert main(["import-mesh", str(stl), "--reference", str(ref), "--oversampling", "A", "-o", str(auto), "-q"]) == 0
+    assert main(["import-mesh", str(stl), "-o", str(free), "-q"]) == 0
+    vol = {p.stem: (lambda s: s.segments[0].mask.count() * s.geometry.voxel_volume)(gpuseg.read_segmentation(p))
+           for p in (plain, fine, auto, free)}
+    exact = 4.0 / 3.0 * np.pi * 125
+    assert gpuseg.read_segmentation(fine).geometry.spacing == (0.5, 0.5, 0.5)
+    # finer grids measure the ball better
+    assert abs(vol["fine.seg"] - exact) < abs(vol["plain.seg"] - exact) or abs(vol["plain.seg"] - exact) < 0.01 * exact
+    assert abs(vol["free.seg"] - exact) < 0.01 * exact  # 250^3 voxels over the ball
+    assert main(["import-mesh", str(stl), "--reference", str(ref), "--oversampling", "x", "-o", str(tmp_path / "b.seg.nrrd")]) == 2

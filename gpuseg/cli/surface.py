@@ -35,9 +35,14 @@ def register(sub) -> None:
 
     p = sub.add_parser("import-mesh", help="closed meshes (STL/OBJ/PLY/VTP) to segments of a segmentation")
     p.add_argument("meshes", nargs="+", help="closed mesh files, in world LPS mm (add --ras if they are RAS)")
-    p.add_argument("--reference", required=True,
+    p.add_argument("--reference",
                    help="image (NIfTI, NRRD, DICOM folder) whose grid the segments get, or a .seg.nrrd/.h5 "
-                        "segmentation to add them to")
+                        "segmentation to add them to; without it, Slicer's default grid for the meshes (about "
+                        "250^3 voxels over their bounds, RAS axes)")
+    p.add_argument("--oversampling", default=None, metavar="F|A",
+                   help="Slicer's 'Oversampling factor' for the rasterization: a number, or A (automatic, from "
+                        "each mesh's size and complexity); the output grid is the reference's oversampled, over "
+                        "the meshes' bounds (the reference's segments are resampled onto it)")
     p.add_argument("-o", "--output", required=True, help="output segmentation (.seg.nrrd, .h5, .nii.gz)")
     p.add_argument("--ras", action="store_true", help="mesh coordinates are RAS (Slicer's models), not LPS")
     p.add_argument("--repair", action="store_true",
@@ -88,22 +93,43 @@ def cmd_import_mesh(args: argparse.Namespace) -> int:
     from ..io.meshes import read_mesh
 
     check_output(args.output, "editable")
-    ref = Path(args.reference)
-    if not ref.exists():
-        raise FileFormatError(f"reference {ref} does not exist")
-    if ref.name.lower().endswith((".seg.nrrd", ".h5", ".hdf5")):
-        seg = read_segmentation(ref, backend=args.backend)
-    else:
-        img = read_image(ref, backend=args.backend)
-        seg = Segmentation(img.geometry, backend=img.backend)
-    if args.crop:
-        seg.set_conversion_parameter("Crop to reference image geometry", 1)
-    bar = progress(args, total=len(args.meshes), desc="import meshes", unit="mesh")
+    seg = None
+    if args.reference is not None:
+        ref = Path(args.reference)
+        if not ref.exists():
+            raise FileFormatError(f"reference {ref} does not exist")
+        if ref.name.lower().endswith((".seg.nrrd", ".h5", ".hdf5")):
+            seg = read_segmentation(ref, backend=args.backend)
+        else:
+            img = read_image(ref, backend=args.backend)
+            seg = Segmentation(img.geometry, backend=img.backend)
+    meshes = []
     for path in args.meshes:
-        bar.set_postfix_str(Path(path).name)
         v, f = read_mesh(path, repair=args.repair)
         if args.ras:  # RAS -> LPS flips x and y: a rotation, so the winding stays outward
             v = v * np.array([-1.0, -1.0, 1.0])
+        meshes.append((path, v, f))
+    if seg is None or args.oversampling is not None:
+        # Slicer's CS -> BL geometry: the reference (or default) grid, oversampled, over the meshes' bounds
+        from ..ops.segmentation_geometry import copy_segments, padded_geometry, surface_labelmap_geometry
+        from ..surface.mesh import Surface
+
+        surfaces = [Surface(np.asarray(v, np.float64), np.asarray(f, np.int64)) for _, v, f in meshes]
+        g = surface_labelmap_geometry(surfaces, None if seg is None else seg.geometry,
+                                      oversampling=args.oversampling or "1", crop=args.crop)
+        if seg is not None and not args.crop:
+            g = padded_geometry(g, seg)  # the reference's segments are not cropped either
+        new = Segmentation(g, backend=args.backend if seg is None else seg.backend)
+        if seg is not None:
+            new.conversion_parameters = {k: v for k, v in seg.conversion_parameters.items()
+                                         if k != "Reference image geometry"}
+            copy_segments(seg, new)  # the reference's own segments, nearest neighbour onto the new grid
+        seg = new
+    if args.crop:
+        seg.set_conversion_parameter("Crop to reference image geometry", 1)
+    bar = progress(args, total=len(meshes), desc="import meshes", unit="mesh")
+    for path, v, f in meshes:
+        bar.set_postfix_str(Path(path).name)
         name = Path(path).name.split(".")[0]
         # the graph's closed surface -> binary labelmap rule, with the segmentation's parameters
         s = seg.add_segment_from_surface((v, f), name=name, what=str(path))
