@@ -43,7 +43,7 @@ from .resample import resample_nearest
 
 __all__ = ["oversampled_geometry", "isotropic_geometry", "box_geometry", "padded_geometry", "specify_geometry",
            "resample_segmentation", "copy_segments", "transform_extent", "auto_oversampling_factor",
-           "default_surface_geometry", "surface_labelmap_geometry", "MAX_GEOMETRY_VOXELS"]
+           "surface_labelmap_geometry", "MAX_GEOMETRY_VOXELS"]
 
 #: The most voxels a computed geometry may have (a bounds check before anything is allocated:
 #: 2**34 voxels are 2 GiB of packed bits per full segment).
@@ -341,28 +341,6 @@ def auto_oversampling_factor(volume_mm3: float, area_mm2: float, geometry: Image
     return float(2.0 ** np.floor(centre + 0.5))
 
 
-def default_surface_geometry(vertices_lps: np.ndarray) -> ImageGeometry:
-    """Slicer's geometry for a surface when no reference is given
-    (``GetDefaultImageGeometryStringForPolyData``): RAS axes, the origin at the RAS bounds'
-    minimum corner, isotropic spacing for about 250^3 voxels over the bounds, and
-    int(extent / spacing) + 1 voxels per axis."""
-    v = np.asarray(vertices_lps, np.float64)
-    if v.ndim != 2 or v.shape[1] != 3 or len(v) == 0:
-        raise InvalidInputError("a surface's default geometry needs its vertices, an (N, 3) array with N >= 1")
-    ras = v * np.array([-1.0, -1.0, 1.0])
-    lo, hi = ras.min(axis=0), ras.max(axis=0)
-    ext = hi - lo
-    if np.any(ext <= 0):
-        raise InvalidInputError(f"the surface is flat (RAS bounds {lo.tolist()} .. {hi.tolist()}): it has no volume "
-                                "to rasterize")
-    spacing = float(np.prod(ext) / (250.0 * 250 * 250)) ** (1.0 / 3.0)
-    n = (ext / spacing).astype(np.int64) + 1
-    m = np.eye(4)
-    m[:3, :3] *= spacing
-    m[:3, 3] = lo
-    return ImageGeometry.from_ras_matrix(_checked(n[::-1], "default surface geometry"), m)
-
-
 def surface_labelmap_geometry(surfaces, reference: ImageGeometry | None = None, *, oversampling="1",
                               crop: bool = False) -> ImageGeometry:
     """The labelmap grid Slicer's ``Closed surface -> Binary labelmap`` rule rasterizes
@@ -380,7 +358,12 @@ def surface_labelmap_geometry(surfaces, reference: ImageGeometry | None = None, 
     if not surfaces:
         raise InvalidInputError("no surface with vertices to compute a labelmap geometry for")
     allv = np.concatenate([np.asarray(s.vertices, np.float64) for s in surfaces])
-    g = default_surface_geometry(allv) if reference is None else reference
+    if reference is None:
+        from ..surface.voxelize import reference_geometry_for_mesh  # Slicer's default grid for a surface
+
+        g = reference_geometry_for_mesh(allv)
+    else:
+        g = reference
     text = str(oversampling).strip()
     if text.upper() == "A":
         factor = max(auto_oversampling_factor(abs(s.volume()), s.area(), g) for s in surfaces)
