@@ -26,6 +26,7 @@ COMMAND_MODULES = [
     "gpuseg.cli.batch",
     "gpuseg.cli.compare",
     "gpuseg.cli.mask_volume",
+    "gpuseg.cli.split_volume",
 ]
 
 
