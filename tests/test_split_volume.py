@@ -221,7 +221,7 @@ def test_errors(backend):
     g = ImageGeometry((3, 4, 5))
     img = Image.from_numpy(np.zeros(g.shape, np.int16), g, backend=backend)
     m = {"s": Mask.full(g, backend=backend)}
-    for bad in (-1, 1001, 1.5, True, "2", None):
+    for bad in (-1, 1001, 1.5, float("inf"), float("nan"), True, "2", None):
         with pytest.raises(InvalidInputError, match="padding voxels"):
             split_volume(img, m, padding_voxels=bad)
     with pytest.raises(InvalidInputError, match="padding voxels"):

@@ -73,10 +73,10 @@ def cmd_split_volume(args: argparse.Namespace) -> int:
     from .. import Editor, read_image, read_segmentation
     from ..errors import InvalidInputError
     from ..io import write_labelmap
-    from ..ops.split_volume import _padding
+    from ..ops.split_volume import check_padding_voxels
 
     outdir = _check_outdir(args.output)
-    _padding(args.padding_voxels)  # a bad padding fails before any file is read
+    check_padding_voxels(args.padding_voxels)  # a bad padding fails before any file is read
     img = read_image(args.image, backend=args.backend)
     seg = read_segmentation(args.segmentation, backend=img.backend)
     img.geometry.check_same_grid(seg.geometry, "image and segmentation")

@@ -33,6 +33,7 @@ segment's packed bits directly.
 
 from __future__ import annotations
 
+import math
 from typing import Mapping
 
 import numpy as np
@@ -44,16 +45,17 @@ from ..kernels.mask_volume import CROP_FILL
 from ..mask import Mask
 from .mask_volume import _fill
 
-__all__ = ["split_volume", "split_box"]
+__all__ = ["split_volume", "split_box", "check_padding_voxels", "MAX_PADDING_VOXELS"]
 
 #: Slicer's spin box allows 0..1000 padding voxels; larger boxes are refused the same way.
 MAX_PADDING_VOXELS = 1000
 
 
-def _padding(value) -> int:
+def check_padding_voxels(value) -> int:
+    """``value`` as Slicer's ``PaddingVoxels``: an integer in 0..1000, or InvalidInputError."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer, float, np.floating)):
         raise InvalidInputError(f"padding voxels must be an integer >= 0, got {value!r}")
-    if float(value) != int(value):
+    if not math.isfinite(float(value)) or float(value) != int(value):
         raise InvalidInputError(f"padding voxels must be an integer >= 0, got {value!r}")
     n = int(value)
     if not 0 <= n <= MAX_PADDING_VOXELS:
@@ -68,7 +70,7 @@ def split_box(mask: Mask, padding_voxels: int = 5, *, clip_to_image: bool = Fals
     ext = mask.extent()
     if ext.is_empty:
         return Extent.empty()
-    box = ext.pad(_padding(padding_voxels))
+    box = ext.pad(check_padding_voxels(padding_voxels))
     return box.clip(mask.geometry.shape) if clip_to_image else box
 
 
@@ -110,7 +112,7 @@ def split_volume(image: Image, masks: Mapping[str, Mask], *, fill_value: float =
         raise InvalidInputError(f"split volume needs an Image, got {type(image).__name__}")
     if not isinstance(masks, Mapping):
         raise InvalidInputError(f"split volume needs a mapping of names to Masks, got {type(masks).__name__}")
-    pad = _padding(padding_voxels)
+    pad = check_padding_voxels(padding_voxels)
     g, b = image.geometry, image.backend
     dt = np.dtype(image.dtype)
     a = _fill(fill_value, dt, "fill value")
