@@ -29,3 +29,26 @@ KERNEL void mask_blend(GLOBAL const IMAGE_T *img, GLOBAL IMAGE_T *out, GLOBAL co
     else v = a * w + b * (1.0 - w);
     out[gid] = (IMAGE_T)v;
 }
+
+/* Split volume (Slicer's Split volume effect, gpuseg/ops/split_volume.py): one output voxel per
+ * thread over an (onk, onj, oni) box whose voxel (0, 0, 0) is image voxel (k0, j0, i0); the box
+ * may reach past the image (vtkImageConstantPad). The output is the image where the voxel lies
+ * inside the image and inside the segment (bit set in `m`, a packed mask box), `a` elsewhere. */
+KERNEL void crop_fill(GLOBAL const IMAGE_T *img, GLOBAL IMAGE_T *out, GLOBAL const uint *m, int mk0, int mj0,
+                      int mw0, int mnk, int mnj, int mnw, int nk, int nj, int ni, int k0, int j0, int i0,
+                      int onj, int oni, double a, i64 n)
+{
+    i64 gid = GLOBAL_ID;
+    if (gid >= n) return;
+    i64 r = gid / oni;
+    int I = i0 + (int)(gid - r * oni);
+    i64 ok = r / onj;
+    int J = j0 + (int)(r - ok * onj);
+    int K = k0 + (int)ok;
+    IMAGE_T v = (IMAGE_T)a;
+    if (K >= 0 && K < nk && J >= 0 && J < nj && I >= 0 && I < ni) {
+        uint w = fetch_word(m, mk0, mj0, mw0, mnk, mnj, mnw, K, J, I >> 5);
+        if ((w >> (I & 31)) & 1u) v = img[((i64)K * nj + J) * ni + I];
+    }
+    out[gid] = v;
+}

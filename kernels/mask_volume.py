@@ -1,4 +1,5 @@
-"""Spec and numba twin of ``kernels/mask_volume.cl`` (Slicer's Mask volume: fill or blend)."""
+"""Spec and numba twins of ``kernels/mask_volume.cl`` (Slicer's Mask volume: fill or blend;
+Split volume: crop and fill)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import numpy as np
 from numba import njit, prange
 
 from ..backends.registry import Kernel
-from .prelude import PJIT
+from .prelude import PJIT, fetch_word
 from .threshold import IMAGE_TYPES
 
 MASK_BLEND = Kernel("mask_volume", "mask_blend",
@@ -47,3 +48,29 @@ def mask_blend(img, out, weight, nj, ni, wni, mode, soft, a, b, n):
             else:
                 v = a * w + b * (1.0 - w)
             dst[gid] = v  # the C cast: nearest for float32, truncation toward zero for integers
+
+
+CROP_FILL = Kernel("mask_volume", "crop_fill",
+                   "img:image, out:array, m:box, nk:i32, nj:i32, ni:i32, k0:i32, j0:i32, i0:i32, onj:i32, "
+                   "oni:i32, a:f64, n:i64", threads="n", defines={"IMAGE_T": "img"}, specialisations=IMAGE_TYPES)
+
+
+@njit(**PJIT)
+def crop_fill(img, out, m, mk0, mj0, mw0, mnk, mnj, mnw, nk, nj, ni, k0, j0, i0, onj, oni, a, n):
+    dst = out.reshape(-1)
+    ca = dst[:1].copy()
+    if n > 0:
+        ca[0] = a  # the C cast of the fill value to IMAGE_T (it is checked to be in range)
+    nrows = n // oni if oni > 0 else 0
+    for r in prange(nrows):
+        ok = r // onj
+        K = k0 + ok
+        J = j0 + (r - ok * onj)
+        for oi in range(oni):
+            I = i0 + oi
+            v = ca[0]
+            if 0 <= K < nk and 0 <= J < nj and 0 <= I < ni:
+                w = fetch_word(m, mk0, mj0, mw0, mnk, mnj, mnw, K, J, I >> 5)
+                if (w >> np.uint32(I & 31)) & np.uint32(1):
+                    v = img[K, J, I]
+            dst[r * oni + oi] = v

@@ -27,6 +27,7 @@ COMMAND_MODULES = [
     "gpuseg.cli.compare",
     "gpuseg.cli.mask_volume",
     "gpuseg.cli.resample",
+    "gpuseg.cli.split_volume",
 ]
 
 

@@ -648,6 +648,54 @@ class Editor(ExtraEffects):
         return mask_volume(src, mask, operation, fill_value=fill_value, inside_value=inside_value,
                            outside_value=outside_value, soft_edge_mm=soft_edge_mm)
 
+    def split_volume(self, segments: str | list[str] | None = None, *, fill_value: float = 0,
+                     padding_voxels: int = 5, clip_to_image: bool = False,
+                     image: Image | None = None) -> dict[str, Image]:
+        """SegmentEditorExtraEffects' Split volume: one image per segment, cropped to the
+        segment's extent padded by ``padding_voxels`` (Slicer's ``PaddingVoxels``, default 5)
+        and filled with ``fill_value`` (``FillValue``, default 0) outside the segment (see
+        :func:`gpuseg.ops.split_volume.split_volume`).
+
+        ``segments=None`` takes every visible segment (Slicer's ``ApplyToAllVisibleSegments=1``);
+        a name or id, or a list of them, takes those segments whether visible or not (Slicer's
+        selected segment "irrespective of its visibility"). The segmentation does not change and
+        masking does not apply (as in Slicer); there is nothing to undo.
+
+        Returns
+        -------
+        dict of str to Image
+            Segment id -> its cropped image, in segmentation order; empty segments are left out
+            (Slicer would write a meaningless box of fill values for them).
+
+        Raises
+        ------
+        InvalidInputError
+            No source image, no visible segment, or a bad fill value or padding.
+        UnknownSegmentError
+            A segment that does not exist.
+        """
+        from ..ops.split_volume import split_volume
+
+        src = image if image is not None else self.image
+        if src is None:
+            raise InvalidInputError("split volume needs the source image (or image=)")
+        seg = self.segmentation
+        if segments is None:
+            chosen = [s for s in seg if s.visible]
+            if not chosen:
+                raise InvalidInputError("split volume on all visible segments: no segment is visible")
+        else:
+            keys = [segments] if isinstance(segments, str) else list(segments)
+            if not keys:
+                raise InvalidInputError("split volume: the list of segments is empty")
+            chosen = []
+            for k in keys:  # an unknown name fails before any work
+                s = seg.segment(k)
+                if all(s.id != c.id for c in chosen):
+                    chosen.append(s)
+        return split_volume(src, {s.id: s.mask for s in chosen}, fill_value=fill_value,
+                            padding_voxels=padding_voxels, clip_to_image=clip_to_image)
+
     def islands(self, segment: str, operation: str = "keep_largest", *, min_size: int = 1000, point=None,
                 space: str = "world", connectivity: int = 6) -> int:
         """Slicer's Islands effect (face connectivity by default, as Slicer's), through masking;
