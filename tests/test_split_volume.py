@@ -426,3 +426,27 @@ def test_cli_errors(files, capsys):
         main(["split-volume", ct, s, "-o", str(tmp / "o"), "--padding-voxels", "2.5"])
     with pytest.raises(SystemExit):
         main(["split-volume", ct, s, "-o", str(tmp / "o"), "--format", "mha"])
+
+
+def test_cli_segmentation_on_another_grid_is_resampled_onto_the_image(files):
+    import nibabel as nib
+
+    from gpuseg import write_segmentation
+    from gpuseg.cli import main
+    from gpuseg.ops.segmentation_geometry import oversampled_geometry
+
+    tmp, g, x, arrays = files
+    # the segments on a grid twice as fine: nearest neighbour back onto the image's grid gives
+    # each image voxel its own fine voxel at -1/4 .. +1/4, i.e. the original bits
+    fine_g = oversampled_geometry(g, 2)
+    fine = Segmentation(fine_g, backend="cpu")
+    a = arrays["Liver / left"]
+    up = np.repeat(np.repeat(np.repeat(a, 2, 0), 2, 1), 2, 2)
+    fine.add_segment(name="liver", mask=Mask.from_numpy(up, fine_g, backend="cpu"))
+    write_segmentation(fine, tmp / "fine.seg.nrrd")
+    out = tmp / "resampled"
+    assert main(["split-volume", str(tmp / "ct scan.nii.gz"), str(tmp / "fine.seg.nrrd"), "-o", str(out),
+                 "--padding-voxels", "2", "--backend", "cpu", "--fill-value", "-5"]) == 0
+    want, _ = oracle(x, a, -5, 2)
+    got = np.asarray(nib.load(str(out / "ct_scan_liver.nii.gz")).dataobj).transpose(2, 1, 0)
+    np.testing.assert_array_equal(got, want)

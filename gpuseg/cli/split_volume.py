@@ -79,7 +79,11 @@ def cmd_split_volume(args: argparse.Namespace) -> int:
     check_padding_voxels(args.padding_voxels)  # a bad padding fails before any file is read
     img = read_image(args.image, backend=args.backend)
     seg = read_segmentation(args.segmentation, backend=img.backend)
-    img.geometry.check_same_grid(seg.geometry, "image and segmentation")
+    if not img.geometry.is_same_grid(seg.geometry):
+        # Slicer resamples the segment onto the volume's grid (maskVolumeWithSegment), nearest neighbour
+        from ..ops.segmentation_geometry import resample_segmentation
+
+        seg = resample_segmentation(seg, img.geometry)
     ed = Editor(seg, img)
     images = ed.split_volume(args.segment, fill_value=args.fill_value, padding_voxels=args.padding_voxels,
                              clip_to_image=args.clip_to_image)
