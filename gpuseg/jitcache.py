@@ -20,7 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-__all__ = ["configure", "cache_directory"]
+__all__ = ["configure", "cache_directory", "defer_blas_probe"]
 
 PACKAGE = Path(__file__).resolve().parent
 
@@ -50,8 +50,40 @@ def cache_directory() -> str | None:
     return os.environ.get("NUMBA_CACHE_DIR") or None
 
 
+def defer_blas_probe() -> None:
+    """Make numba's BLAS probe cheap (docs/performance.md, start-up).
+
+    When numba loads its first function (from the cache, too), it imports ``numba.np.arraymath``,
+    which probes for BLAS with ``ensure_blas()``: ``import scipy.linalg.cython_blas``. That
+    imports all of ``scipy.linalg`` (and numpy.f2py through scipy's array-API layer), 0.4 s of a
+    warm ``gpuseg info`` that needs no linear algebra. gpuseg's kernels use no BLAS. The probe is
+    replaced by one that only checks that scipy is installed, without importing it. numba's
+    BLAS calls import ``scipy.linalg.cython_blas`` themselves when a function that needs them
+    runs, so a jitted ``np.dot`` still works. With an unknown numba layout nothing is changed.
+    """
+    import importlib.util
+
+    try:
+        import numba.np.linalg as nplinalg
+    except ImportError:  # pragma: no cover - numba is a dependency
+        return
+    if "numba.np.arraymath" in sys.modules or not callable(getattr(nplinalg, "ensure_blas", None)):
+        return  # too late (the probe ran), or not the numba this was written for
+
+    def ensure_blas() -> None:
+        if importlib.util.find_spec("scipy") is None:
+            raise ImportError("scipy 0.16+ is required for linear algebra")
+
+    nplinalg.ensure_blas = ensure_blas
+
+
 def configure() -> None:
     """Set ``NUMBA_CACHE_DIR`` where the package folder is not writable (see the module docstring)."""
+    _configure_cache()
+    defer_blas_probe()
+
+
+def _configure_cache() -> None:
     if os.environ.get("NUMBA_CACHE_DIR"):
         return
     if _writable(PACKAGE / "__pycache__"):

@@ -138,3 +138,26 @@ def test_console_entry_exits_with_the_command_status(tmp_path):
                        env=_env(), capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert p.returncode == 2
     assert "missing.seg.nrrd" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_numba_blas_probe_does_not_import_scipy_linalg():
+    """gpuseg.jitcache.defer_blas_probe: running a (cached or new) kernel no longer imports
+    scipy.linalg through numba's BLAS probe, and a jitted np.dot still works."""
+    code = """
+import sys
+import numpy as np
+import gpuseg
+from gpuseg import Mask, ImageGeometry
+g = ImageGeometry((3, 4, 40))
+m = Mask.from_numpy(np.ones(g.shape, bool), g, backend="cpu")
+assert m.count() == 480
+probe_free = "scipy.linalg" not in sys.modules
+import numba
+@numba.njit
+def dot(a, b):
+    return np.dot(a, b)
+print(probe_free, float(dot(np.ones((2, 3)), np.ones((3, 2))).sum()))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["True", "12.0"], out.stdout
