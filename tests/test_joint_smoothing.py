@@ -254,6 +254,29 @@ def test_hidden_segments_untouched_and_step_runs():
         assert np.array_equal(s.mask.to_numpy(), e.to_numpy())
 
 
+def test_cli_smooth_joint_taubin(tmp_path, capsys):
+    from gpuseg import read_segmentation, write_segmentation
+    from gpuseg.cli import main
+
+    seg, _ = _editor("cpu")
+    src = tmp_path / "in.seg.nrrd"
+    write_segmentation(seg, src)
+    expect = joint_smooth_masks([Mask.from_numpy(s.mask.to_numpy(), backend="cpu") for s in seg], 0.3)
+    out = tmp_path / "out.seg.nrrd"
+    assert main(["smooth", str(src), "--method", "joint_taubin", "--joint-smoothing-factor", "0.3", "-o", str(out),
+                 "--backend", "cpu"]) == 0
+    got = read_segmentation(out)
+    for s, e in zip(got, expect):
+        assert np.array_equal(s.mask.to_numpy(), e.to_numpy())
+    capsys.readouterr()
+    assert main(["smooth", str(src), "--method", "joint_taubin", "--segment", "s0", "-o", str(out)]) == 2
+    assert "drop --segment" in capsys.readouterr().err
+    assert main(["smooth", str(src), "--method", "median", "-o", str(out)]) == 2
+    assert "needs --segment" in capsys.readouterr().err
+    assert main(["smooth", str(src), "--method", "median", "--segment", "s0", "-o", str(out)]) == 2
+    assert "needs --mm" in capsys.readouterr().err
+
+
 def test_errors():
     from gpuseg.steps import validate_steps
 

@@ -34,24 +34,30 @@ def register(sub) -> None:
 
     for name, helptext in (("margin", "grow (positive mm) or shrink (negative mm) a segment"),
                            ("hollow", "replace a segment by a shell of the given thickness"),
-                           ("smooth", "smooth a segment (median, opening, closing, gaussian)")):
+                           ("smooth", "smooth a segment (median, opening, closing, gaussian), or all visible "
+                                      "segments together (joint_taubin)")):
         p = sub.add_parser(name, help=helptext + " (through the Segment Editor's masking, Slicer's defaults)",
                            description=helptext + ". The change is applied as Slicer's Segment Editor applies "
                            "it: by default the segment may change everywhere and takes the voxels it gains "
                            "from the other segments (Overwrite all); see the masking options.")
         p.add_argument("segmentation", help="segmentation file (.seg.nrrd, .h5, .nii.gz labelmap, ...)")
-        p.add_argument("--segment", action="append", required=True,
-                       help="segment to change (name or id); repeatable")
-        p.add_argument("--mm", type=float, required=True,
+        p.add_argument("--segment", action="append", required=name != "smooth",
+                       help="segment to change (name or id); repeatable"
+                            + (" (not with joint_taubin, which smooths all visible segments)" if name == "smooth" else ""))
+        p.add_argument("--mm", type=float, required=name != "smooth",
                        help={"margin": "margin in mm (negative shrinks)", "hollow": "shell thickness in mm",
                              "smooth": "kernel size in mm (gaussian: the standard deviation in mm)"}[name])
         if name == "hollow":
             p.add_argument("--mode", default="inside", choices=["inside", "medial", "outside"],
                            help="where the current boundary ends up (default inside)")
         if name == "smooth":
-            p.add_argument("--method", default="median", choices=["median", "opening", "closing", "gaussian"],
-                           help="median (default), opening (removes extrusions), closing (fills holes) or gaussian "
-                                "(vtkImageGaussianSmooth, re-thresholded at 50%%)")
+            p.add_argument("--method", default="median",
+                           choices=["median", "opening", "closing", "gaussian", "joint_taubin"],
+                           help="median (default), opening (removes extrusions), closing (fills holes), gaussian "
+                                "(vtkImageGaussianSmooth, re-thresholded at 50%%) or joint_taubin (all visible "
+                                "segments smoothed as one surface, Slicer's joint smoothing; bypasses masking)")
+            p.add_argument("--joint-smoothing-factor", type=float, default=0.5, metavar="F",
+                           help="JointTaubinSmoothingFactor in [0, 1] for joint_taubin (default 0.5)")
         p.add_argument("-o", "--output", required=True,
                        help="output segmentation file (.seg.nrrd, .nrrd, .nii, .nii.gz, .h5 or .dcm)")
         add_masking_args(p)
@@ -126,7 +132,17 @@ def cmd_effect(args: argparse.Namespace) -> int:
     check_output(args.output, "editable")
     masking = masking_from_args(args)
     seg = _load(args.segmentation, args.backend)
-    targets = [seg.segment(s) for s in args.segment]  # unknown names fail before any change
+    joint = args.effect == "smooth" and args.method == "joint_taubin"
+    if args.effect == "smooth":
+        from ..errors import InvalidInputError
+
+        if joint and args.segment:
+            raise InvalidInputError("--method joint_taubin smooths all visible segments together; drop --segment")
+        if not joint and not args.segment:
+            raise InvalidInputError(f"--method {args.method} needs --segment NAME")
+        if not joint and args.mm is None:
+            raise InvalidInputError(f"--method {args.method} needs --mm (the kernel size, or the Gaussian sigma)")
+    targets = [seg.segment(s) for s in args.segment or []]  # unknown names fail before any change
     img = None
     if args.image:
         img = read_image(args.image, backend=seg.backend)
@@ -134,6 +150,12 @@ def cmd_effect(args: argparse.Namespace) -> int:
     ed = Editor(seg, img)
     ed.masking = masking
     masking.check(seg)
+    if joint:
+        before = {o.id: o.mask.count() for o in seg}
+        changed = ed.smooth(None, "joint_taubin", joint_smoothing_factor=args.joint_smoothing_factor)
+        visible = [o for o in seg if o.visible]
+        print(f"smooth (joint_taubin, factor {args.joint_smoothing_factor:g}): {len(visible)} visible segments, "
+              f"{changed} voxels changed: " + ", ".join(f"{o.name!r} {before[o.id]} -> {o.mask.count()}" for o in visible))
     for s in targets:
         before = {o.id: o.mask.count() for o in seg}
         if args.effect == "margin":
