@@ -84,3 +84,51 @@ def test_smoothing_errors_and_empty(backend):
         gpuseg.smooth(m, "median", -1)
     with pytest.raises(InvalidInputError, match="at most 63"):
         gpuseg.smooth(Mask.full(ImageGeometry((3, 3, 3), spacing=(0.01, 1, 1)), backend=backend), "median", 3)
+
+
+@pytest.mark.parametrize("method", ["median", "opening", "closing", "gaussian"])
+def test_smoothing_brush_changes_only_the_painted_region(backend, method):
+    """Slicer's smoothing brush: inside the stroke, the whole-segment smoothing; outside, the
+    segment as it was (SegmentEditorSmoothingEffect.modifySelectedSegmentByLabelmap)."""
+    from gpuseg import Editor, ImageGeometry, Mask, Segmentation
+    from gpuseg.editor.brush import rasterize_stroke
+    from gpuseg.ops.smoothing import smooth
+
+    rng = np.random.default_rng(11)
+    g = ImageGeometry((24, 30, 41), (0.9, 1.1, 1.6), (3.0, -2.0, 1.0))
+    a = ndimage.binary_opening(rng.random(g.shape) < 0.55, iterations=1)
+    seg = Segmentation(g, backend=backend)
+    seg.add_segment(Mask.from_numpy(a, g, backend=backend), name="s")
+    ed = Editor(seg)
+    pts = g.ijk_to_world_points([[10.0, 12.0, 9.0], [25.0, 16.0, 12.0]])
+    whole = smooth(Mask.from_numpy(a, g, backend=backend), method, 3.0, gaussian_sigma_mm=1.5).to_numpy()
+    ext, dense = rasterize_stroke(g, g.world_to_ijk_points(pts), 9.0, "sphere", 0, None)
+    brush = np.zeros(g.shape, bool)
+    brush[ext.slices] = dense
+    expect = np.where(brush, whole, a)
+    changed = ed.smooth("s", method, 3.0, gaussian_sigma_mm=1.5, points=pts, diameter_mm=9.0)
+    got = seg.segment("s").mask.to_numpy()
+    assert np.array_equal(got, expect)
+    assert changed == int(np.count_nonzero(got != a)) > 0
+    assert ed.undo() and np.array_equal(seg.segment("s").mask.to_numpy(), a)
+    with pytest.raises(gpuseg.InvalidInputError, match="joint"):
+        ed.smooth("s", "joint_taubin", points=pts)
+
+
+def test_smoothing_brush_step():
+    from gpuseg import Editor, ImageGeometry, Mask, Segmentation
+    from gpuseg.steps import run_steps, validate_steps
+
+    g = ImageGeometry((10, 12, 14))
+    a = np.zeros(g.shape, bool)
+    a[2:8, 3:9, 3:11] = True
+    a[5, 6, 11:13] = True  # a spur that median smoothing removes
+    seg = Segmentation(g)
+    seg.add_segment(Mask.from_numpy(a, g), name="s")
+    ed = Editor(seg)
+    far = [[0.0, 0.0, 0.0]]  # a stroke far from the spur changes nothing there
+    run_steps(ed, validate_steps([{"effect": "smooth", "segment": "s", "points": far, "diameter_mm": 2.0}]))
+    assert seg.segment("s").mask.to_numpy()[5, 6, 11:13].all()
+    near = [[12.0, 6.0, 5.0]]
+    run_steps(ed, validate_steps([{"effect": "smooth", "segment": "s", "points": near, "diameter_mm": 4.0}]))
+    assert not seg.segment("s").mask.to_numpy()[5, 6, 11:13].any()

@@ -572,8 +572,10 @@ class Editor(ExtraEffects):
 
     def smooth(self, segment: str | None, method: str = "median", kernel_mm: float = 3.0, *,
                gaussian_sigma_mm: float = 3.0, joint_smoothing_factor: float = 0.5,
-               all_visible: bool = False) -> int:
-        """Slicer's Smoothing effect, on the whole segment.
+               all_visible: bool = False, points=None, diameter_mm: float = 5.0, shape: str = "sphere",
+               axis: int = 0, space: str = "world") -> int:
+        """Slicer's Smoothing effect, on the whole segment or, with ``points``, only inside a
+        painted region (Slicer's smoothing brush).
 
         Parameters
         ----------
@@ -591,6 +593,14 @@ class Editor(ExtraEffects):
             ``joint_smoothing_factor`` is in [0, 1] (default 0.5, passBand = 10^(-4 f)).
         all_visible : bool
             Smooth every visible segment in turn (``ApplyToAllVisibleSegments``); one undo level.
+        points, diameter_mm, shape, axis, space
+            A brush stroke (as :meth:`paint` takes it): the segment changes only inside it. As
+            in Slicer's ``modifySelectedSegmentByLabelmap`` with a brush mask, a voxel inside
+            the stroke takes the whole-segment smoothing's value and a voxel outside keeps its
+            own; masking applies as to any edit. The smoothing is computed over the stroke's box
+            grown by the filter's reach only, so a stroke costs in proportion to its size. Not
+            with ``joint_taubin`` (Slicer: "Smoothing brush is not available for joint
+            smoothing").
 
         Returns
         -------
@@ -600,9 +610,35 @@ class Editor(ExtraEffects):
         from ..ops.smoothing import smooth
 
         if method == "joint_taubin":
+            if points is not None:
+                raise InvalidInputError("the smoothing brush is not available for joint smoothing (as in Slicer)")
             return self._joint_smooth(segment, joint_smoothing_factor)
-        return self._each_visible(segment, all_visible, "smoothing",
-                                  lambda m: smooth(m, method, kernel_mm, gaussian_sigma_mm=gaussian_sigma_mm))
+        if points is None:
+            return self._each_visible(segment, all_visible, "smoothing",
+                                      lambda m: smooth(m, method, kernel_mm, gaussian_sigma_mm=gaussian_sigma_mm))
+        g = self.segmentation.geometry
+        ijk = self._points_ijk(points, space)
+        region = rasterize_stroke(g, ijk, diameter_mm, shape, axis, self.stroke_limits)
+        if region is None:
+            return 0
+        ext, dense = region
+        brush = Mask.from_numpy(dense, g, offset=(ext.k0, ext.j0, ext.i0), backend=self.segmentation.backend)
+        # the filters' reach in voxels per (k, j, i): opening / closing run two passes of the kernel
+        sp = np.asarray(g.spacing_kji)
+        if method == "gaussian":
+            reach = (np.floor(4.0 * float(gaussian_sigma_mm) / sp) + 2).astype(int)
+        else:
+            reach = 2 * (np.floor(float(kernel_mm) / sp / 2.0).astype(int) + 1)
+        window = ext.pad(tuple(int(r) for r in 2 * reach)).clip(g.shape)
+
+        def local(m: Mask) -> Mask:
+            from ..ops.logic import intersect, subtract, union
+
+            near = intersect(m, Mask.full(g, window, backend=m.backend))
+            smoothed = smooth(near, method, kernel_mm, gaussian_sigma_mm=gaussian_sigma_mm)
+            return union(subtract(m, brush), intersect(smoothed, brush))
+
+        return self._each_visible(segment, all_visible, "smoothing", local)
 
     def _joint_smooth(self, segment: str | None, factor: float) -> int:
         from ..ops.joint_smoothing import check_factor, joint_smooth
