@@ -13,13 +13,15 @@ unsigned (VTK's is signed, negative inside), in both directions:
 Vertices that no triangle uses are not samples (a mesh's vertex list may hold a few after
 decimation); degenerate (zero-area) triangles count as their edges.
 
-Algorithm (host, numpy/scipy, exact): a k-d tree over the triangle centroids of the reference
-gives, for each query vertex, its ``k`` nearest centroids; the exact point-triangle distance to
-those triangles (Ericson's closest-point regions, vectorised) bounds the answer from above, and
-any triangle not among them is at least ``(k-th centroid distance) - r`` away, ``r`` the largest
-centroid-to-corner radius of the mesh. Vertices whose bound is not yet proved get ``4k``
-candidates, and so on; the last few get every triangle within the bound (a ball query), so the
-result is the exact minimum, not an approximation.
+Algorithm (host, exact): the reference's triangles are sorted along a Morton (Z-order) curve of
+their centroids and grouped 4 by 4 into the leaves of an implicit perfect binary tree of
+axis-aligned boxes (each node's box the union of its children's, built level by level in numpy).
+A numba kernel, parallel over the query vertices, walks the tree depth first, nearer child
+first, and skips every box farther than the best triangle found so far; in the leaves it takes
+the exact point-triangle distance (Ericson's closest-point regions: corners, edges, interior). A
+box is skipped only when no triangle in it can be nearer, so the result is the exact minimum
+over all triangles (float64), not an approximation; it equals the brute-force minimum and VTK's
+``vtkImplicitPolyDataDistance`` (``tests/test_compare_surface.py``).
 """
 
 from __future__ import annotations
@@ -33,7 +35,6 @@ from ..errors import InvalidInputError
 
 __all__ = ["surface_distances", "point_triangle_distances", "points_to_surface"]
 
-_MAX_PAIRS = 1 << 24  # (point, candidate) pairs of one k-d tree query, at most
 
 
 def point_triangle_distances(p: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
@@ -149,59 +150,95 @@ def _tri2(px, py, pz, t):
     return r
 
 
+@numba.njit(cache=True, inline="always")
+def _box2(px, py, pz, lo, hi, node):
+    """Squared distance from p to the box of ``node`` (inf for an empty box)."""
+    d = 0.0
+    for ax, c in ((0, px), (1, py), (2, pz)):
+        a, b = lo[node, ax], hi[node, ax]
+        if a > b:
+            return np.inf
+        if c < a:
+            d += (a - c) * (a - c)
+        elif c > b:
+            d += (c - b) * (c - b)
+    return d
+
+
 @numba.njit(parallel=True, cache=True)
-def _candidates_min_kernel(points, tri, idx, out):
+def _nearest_kernel(points, tri, lo, hi, n_leaves_pow2, leaf, out):
+    """For each point the distance to the nearest triangle: depth-first through the implicit
+    box tree (node 1 the root, children 2n and 2n + 1, leaves from ``n_leaves_pow2``), nearer
+    child first, pruning boxes farther than the best triangle so far."""
+    m = tri.shape[0]
     for i in numba.prange(points.shape[0]):
         px, py, pz = points[i, 0], points[i, 1], points[i, 2]
         best = np.inf
-        for j in range(idx.shape[1]):
-            t = idx[i, j]
-            if t >= 0:
-                best = min(best, _tri2(px, py, pz, tri[t]))
+        stack = np.empty(128, np.int64)
+        dist = np.empty(128, np.float64)
+        top = 0
+        stack[0] = 1
+        dist[0] = _box2(px, py, pz, lo, hi, 1)
+        top = 1
+        while top > 0:
+            top -= 1
+            node, dn = stack[top], dist[top]
+            if dn >= best:
+                continue
+            if node >= n_leaves_pow2:
+                first = (node - n_leaves_pow2) * leaf
+                for t in range(first, min(first + leaf, m)):
+                    best = min(best, _tri2(px, py, pz, tri[t]))
+            else:
+                c0, c1 = 2 * node, 2 * node + 1
+                d0, d1 = _box2(px, py, pz, lo, hi, c0), _box2(px, py, pz, lo, hi, c1)
+                if d0 > d1:
+                    c0, c1, d0, d1 = c1, c0, d1, d0
+                if d1 < best:
+                    stack[top], dist[top] = c1, d1
+                    top += 1
+                if d0 < best:
+                    stack[top], dist[top] = c0, d0
+                    top += 1
         out[i] = math.sqrt(best)
 
 
-def _candidates_min(points, tri, idx):
-    """min over candidate triangles ``idx`` (n, k; -1 pads) of the exact distance from each point."""
-    out = np.empty(points.shape[0], np.float64)
-    _candidates_min_kernel(np.ascontiguousarray(points, np.float64), tri, np.ascontiguousarray(idx, np.int64), out)
-    return out
+def _morton(cen: np.ndarray) -> np.ndarray:
+    """30-bit Morton codes of points (10 bits per axis over their bounding box)."""
+    lo, span = cen.min(axis=0), np.ptp(cen, axis=0)
+    q = np.floor((cen - lo) / np.where(span > 0, span, 1.0) * 1023.0).astype(np.uint64)
+    code = np.zeros(cen.shape[0], np.uint64)
+    for bit in range(10):
+        for ax in range(3):
+            code |= ((q[:, ax] >> np.uint64(bit)) & np.uint64(1)) << np.uint64(3 * bit + ax)
+    return code
 
 
-def points_to_surface(points: np.ndarray, vertices: np.ndarray, faces: np.ndarray, *, k: int = 16) -> np.ndarray:
+def points_to_surface(points: np.ndarray, vertices: np.ndarray, faces: np.ndarray, *,
+                      leaf_size: int = 4) -> np.ndarray:
     """Exact unsigned distance (mm) from each point to the nearest point of the triangle mesh
     ``(vertices, faces)`` (float64; see the module doc for the algorithm)."""
-    from scipy.spatial import cKDTree
-
-    points = np.asarray(points, np.float64).reshape(-1, 3)
+    points = np.ascontiguousarray(np.asarray(points, np.float64).reshape(-1, 3))
     faces = np.asarray(faces, np.int64).reshape(-1, 3)
     if faces.shape[0] == 0:
         raise InvalidInputError("the reference surface has no triangles")
     tri = np.asarray(vertices, np.float64)[faces]  # (m, 3, 3)
-    cen = tri.mean(axis=1)
-    radius = float(np.sqrt(((tri - cen[:, None, :]) ** 2).sum(axis=2)).max())
-    tree = cKDTree(cen)
-    m = cen.shape[0]
-    out = np.full(points.shape[0], np.inf)
-    todo = np.arange(points.shape[0])
-    k = max(1, min(int(k), m))
-    while todo.size:
-        dk, idx = tree.query(points[todo], k=k)
-        dk, idx = dk.reshape(todo.size, k), idx.reshape(todo.size, k)
-        best = _candidates_min(points[todo], tri, idx)
-        out[todo] = best
-        if k == m:
-            break
-        # every triangle not among the k: at least dk[:, -1] - radius away
-        proved = best <= dk[:, -1] - radius
-        todo = todo[~proved]
-        if todo.size and (k * 4 >= m or todo.size * k * 4 > _MAX_PAIRS):
-            for i in todo:  # the few left: every triangle whose centroid lies within best + radius
-                near = np.asarray(tree.query_ball_point(points[i], out[i] + radius), np.int64)
-                if near.size:
-                    out[i] = min(out[i], float(_candidates_min(points[i:i + 1], tri, near[None, :])[0]))
-            break
-        k = min(m, k * 4)
+    tri = np.ascontiguousarray(tri[np.argsort(_morton(tri.mean(axis=1)), kind="stable")])
+    m, leaf = tri.shape[0], max(1, int(leaf_size))
+    n_leaves = -(-m // leaf)
+    p2 = 1 << max(0, (n_leaves - 1).bit_length())
+    lo = np.full((2 * p2, 3), np.inf)
+    hi = np.full((2 * p2, 3), -np.inf)
+    starts = np.arange(0, m, leaf)
+    lo[p2:p2 + n_leaves] = np.minimum.reduceat(tri.min(axis=1), starts, axis=0)
+    hi[p2:p2 + n_leaves] = np.maximum.reduceat(tri.max(axis=1), starts, axis=0)
+    n = p2
+    while n > 1:  # each level's boxes: the union of their two children's
+        n //= 2
+        lo[n:2 * n] = np.minimum(lo[2 * n:4 * n:2], lo[2 * n + 1:4 * n:2])
+        hi[n:2 * n] = np.maximum(hi[2 * n:4 * n:2], hi[2 * n + 1:4 * n:2])
+    out = np.empty(points.shape[0], np.float64)
+    _nearest_kernel(points, tri, lo, hi, p2, leaf, out)
     return out
 
 
