@@ -222,16 +222,19 @@ def points_to_surface(points: np.ndarray, vertices: np.ndarray, faces: np.ndarra
     faces = np.asarray(faces, np.int64).reshape(-1, 3)
     if faces.shape[0] == 0:
         raise InvalidInputError("the reference surface has no triangles")
-    tri = np.asarray(vertices, np.float64)[faces]  # (m, 3, 3)
-    tri = np.ascontiguousarray(tri[np.argsort(_morton(tri.mean(axis=1)), kind="stable")])
+    v = np.asarray(vertices, np.float64)
+    a, b, c = v[faces[:, 0]], v[faces[:, 1]], v[faces[:, 2]]
+    order = np.argsort(_morton((a + b + c) / 3.0), kind="stable")
+    a, b, c = a[order], b[order], c[order]
+    tri = np.ascontiguousarray(np.stack([a, b, c], axis=1))  # (m, 3, 3), Morton order
     m, leaf = tri.shape[0], max(1, int(leaf_size))
     n_leaves = -(-m // leaf)
     p2 = 1 << max(0, (n_leaves - 1).bit_length())
     lo = np.full((2 * p2, 3), np.inf)
     hi = np.full((2 * p2, 3), -np.inf)
     starts = np.arange(0, m, leaf)
-    lo[p2:p2 + n_leaves] = np.minimum.reduceat(tri.min(axis=1), starts, axis=0)
-    hi[p2:p2 + n_leaves] = np.maximum.reduceat(tri.max(axis=1), starts, axis=0)
+    lo[p2:p2 + n_leaves] = np.minimum.reduceat(np.minimum(np.minimum(a, b), c), starts, axis=0)
+    hi[p2:p2 + n_leaves] = np.maximum.reduceat(np.maximum(np.maximum(a, b), c), starts, axis=0)
     n = p2
     while n > 1:  # each level's boxes: the union of their two children's
         n //= 2
