@@ -151,7 +151,8 @@ def test_empty_and_bad_inputs():
     only = compare_masks(m, m, surface=True, distances=False)
     assert "hausdorff_max_mm" not in only and only["surface_assd_mm"] == 0.0
     with pytest.raises(InvalidInputError):
-        surface_distances(Surface(np.zeros((0, 3)), np.zeros((0, 3), np.int64)), Surface(np.eye(3), np.array([[0, 1, 2]])))
+        surface_distances(Surface(np.zeros((0, 3)), np.zeros((0, 3), np.int64)),
+                          Surface(np.eye(3), np.array([[0, 1, 2]])))
     with pytest.raises(InvalidInputError):
         compare_masks(m, m, surfaces=(None,))
     s = Segmentation(g, backend="cpu")

@@ -275,8 +275,8 @@ def surface_distances(mesh_a, mesh_b) -> tuple[np.ndarray, np.ndarray]:
     >>> tet = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]], float)
     >>> f = np.array([[0, 2, 1], [0, 1, 3], [0, 3, 2], [1, 2, 3]])
     >>> dab, dba = surface_distances(Surface(tet, f), Surface(tet + [0, 0, 2], f))
-    >>> [round(float(x), 6) for x in dab]
-    [2.0, 1.914214, 1.914214, 1.0]
+    >>> [round(float(x), 6) for x in dab], [round(float(x), 6) for x in dba]
+    ([2.0, 2.0, 2.0, 1.0], [1.0, 1.414214, 1.414214, 2.0])
     """
     out = []
     for src, ref in ((mesh_a, mesh_b), (mesh_b, mesh_a)):
