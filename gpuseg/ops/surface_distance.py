@@ -11,7 +11,11 @@ unsigned (VTK's is signed, negative inside), in both directions:
 * and ``d(w, A)`` for every vertex ``w`` of B.
 
 Vertices that no triangle uses are not samples (a mesh's vertex list may hold a few after
-decimation); degenerate (zero-area) triangles count as their edges.
+decimation). Degenerate (zero-area) triangles count as their edges, or their point: smoothing
+can collapse a tiny island of a segment to a point, which stays part of the surface. (VTK differs
+there: ``vtkTriangle::EvaluatePosition`` reports such a triangle as degenerate without a distance,
+and the cell locator behind ``vtkImplicitPolyDataDistance`` then compares a stale value, so its
+result near a collapsed island depends on the order the cells are visited.)
 
 Algorithm (host, exact): the reference's triangles are sorted along a Morton (Z-order) curve of
 their centroids and grouped 4 by 4 into the leaves of an implicit perfect binary tree of
