@@ -13,9 +13,9 @@ unsigned (VTK's is signed, negative inside), in both directions:
 Vertices that no triangle uses are not samples (a mesh's vertex list may hold a few after
 decimation). Degenerate (zero-area) triangles count as their edges, or their point: smoothing
 can collapse a tiny island of a segment to a point, which stays part of the surface. (VTK differs
-there: ``vtkTriangle::EvaluatePosition`` reports such a triangle as degenerate without a distance,
-and the cell locator behind ``vtkImplicitPolyDataDistance`` then compares a stale value, so its
-result near a collapsed island depends on the order the cells are visited.)
+there: ``vtkTriangle::EvaluatePosition`` reports such a triangle as degenerate, without a
+distance, and ``vtkImplicitPolyDataDistance`` can miss the collapsed point: on TotalSegmentator's
+example pancreas it reports 5.52 mm for a vertex 3.38 mm from one.)
 
 Algorithm (host, exact): the reference's triangles are sorted along a Morton (Z-order) curve of
 their centroids and grouped 4 by 4 into the leaves of an implicit perfect binary tree of
@@ -24,8 +24,8 @@ A numba kernel, parallel over the query vertices, walks the tree depth first, ne
 first, and skips every box farther than the best triangle found so far; in the leaves it takes
 the exact point-triangle distance (Ericson's closest-point regions: corners, edges, interior). A
 box is skipped only when no triangle in it can be nearer, so the result is the exact minimum
-over all triangles (float64), not an approximation; it equals the brute-force minimum and VTK's
-``vtkImplicitPolyDataDistance`` (``tests/test_compare_surface.py``).
+over all triangles (float64), not an approximation; it equals the brute-force minimum and, away
+from zero-area triangles, VTK's ``vtkImplicitPolyDataDistance`` (``tests/test_compare_surface.py``).
 """
 
 from __future__ import annotations
