@@ -6,7 +6,7 @@ import importlib
 import pytest
 
 MODULES = ["gpuseg", "gpuseg.ops.threshold", "gpuseg.ops.morphology", "gpuseg.surface.mesh", "gpuseg.segmentation",
-           "gpuseg.mask"]
+           "gpuseg.mask", "gpuseg.ops.surface_distance"]
 
 
 @pytest.mark.parametrize("name", MODULES)

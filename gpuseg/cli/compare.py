@@ -1,4 +1,5 @@
-"""``gpuseg compare``: Dice, Jaccard, volumes and boundary distances between two segmentations."""
+"""``gpuseg compare``: Dice, Jaccard, volumes and boundary distances between two segmentations
+(and, with ``--surface``, distances between their closed surfaces)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,10 @@ def register(sub) -> None:
     p.add_argument("--same-grid", action="store_true", help="fail (exit 2) if B is on another grid, instead of "
                                                             "resampling it")
     p.add_argument("--no-distances", action="store_true", help="overlap and volumes only (no Hausdorff, ASSD, NSD)")
+    p.add_argument("--surface", action="store_true",
+                   help="also Hausdorff (max, mean, 95th), ASSD and NSD between the segments' closed surfaces "
+                        "(surface_* columns): every surface vertex to the nearest point of the other surface's "
+                        "triangles, both directions (SlicerRT's surface distance)")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print JSON (one object per pair)")
     out.add_argument("--csv", metavar="OUT", help="write a CSV table, one row per pair ('-' for stdout)")
@@ -52,7 +57,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             bar.update(1)
 
         rows = compare_segmentations(a, b, segments=args.segment, tolerances=tols, distances=not args.no_distances,
-                                     resample=not args.same_grid, on_pair=step)
+                                     resample=not args.same_grid, surface=args.surface, on_pair=step)
     if args.plot:
         from pathlib import Path
 
@@ -68,6 +73,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     cols = ["dice", "jaccard", "volume_difference_mm3"]
     if not args.no_distances:
         cols += ["hausdorff_max_mm", "hausdorff_95_mm", "assd_mm", nsd_key(tols[0])]
+    if args.surface:
+        cols += ["surface_hausdorff_max_mm", "surface_hausdorff_95_mm", "surface_assd_mm",
+                 "surface_" + nsd_key(tols[0])]
     width = {c: max(10, len(c)) for c in cols}
     print(f"{'segment':<28}  " + "  ".join(f"{c:>{width[c]}}" for c in cols))
     for r in rows:
