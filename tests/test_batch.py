@@ -268,6 +268,17 @@ def test_edit_grow_compare(cases, client, tmp_path):
     assert rows["Segment_1"]["volume_difference_mm3"] == (x.sum() - y.sum()) * a.geometry.voxel_volume
     assert rows["Segment_2"]["voxels_reference"] == 0 and rows["Segment_2"]["dice"] == 0.0
     assert rows["Segment_3"]["in_segmentation"] is False and rows["Segment_3"]["voxels"] == 0
+    # surface=True adds the closed-surface distances, equal to the op's
+    from gpuseg.ops.compare import compare_segmentations
+
+    res = run([Case("g0", segmentation=_case_input(d, "g0", "segmentation"), reference=str(ref_path))], "compare",
+              client=client, outdir=tmp_path / "compare3", backend=BACKEND, progress=False,
+              options={"surface": True})
+    want = compare_segmentations(mine, gpuseg.read_segmentation(ref_path, backend=BACKEND), surface=True)
+    got = {r["segment"]: r for r in res.rows}
+    for w in want:
+        assert got[w["segment"]]["surface_hausdorff_max_mm"] == w["surface_hausdorff_max_mm"]
+    assert got["Segment_1"]["surface_hausdorff_max_mm"] is not None
 
 
 def test_a_killed_worker_is_retried_and_its_case_completes(client, tmp_path):

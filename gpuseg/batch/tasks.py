@@ -84,7 +84,9 @@ OPTIONS: dict[str, dict[str, Option]] = {
              "whole_volume": Option(parse_bool, False, "grow over the whole volume, not the seeds' extent + margin"),
              "format": _FORMAT},
     "compare": {"labels": _LABELS, "segments": _SEGMENTS,
-                "distances": Option(parse_bool, True, "also Hausdorff (max, mean, 95%), ASSD and NSD at 1 mm")},
+                "distances": Option(parse_bool, True, "also Hausdorff (max, mean, 95%), ASSD and NSD at 1 mm"),
+                "surface": Option(parse_bool, False, "also the same distances between the closed surfaces "
+                                                     "(surface_* keys)")},
 }
 
 # the inputs each task needs (image, segmentation, reference) and may take
@@ -279,7 +281,8 @@ def task_compare(case, o, out: Path, backend):
     ref = _read_seg(case.reference, test.backend, o["labels"])
     test.geometry.check_same_grid(ref.geometry, f"case {case.id}: segmentation and reference")
     try:
-        rows = compare_segmentations(test, ref, segments=o["segments"], distances=o["distances"])
+        rows = compare_segmentations(test, ref, segments=o["segments"], distances=o["distances"],
+                                     surface=o["surface"])
     except UnknownSegmentError as exc:
         raise UnknownSegmentError(f"case {case.id}: {exc}") from exc
     (out / "compare.json").write_text(json.dumps(rows, indent=1))
