@@ -11,6 +11,7 @@ from gpuseg.mask import Mask
 from gpuseg.ops.joint_smoothing import joint_smooth_masks
 
 from .conftest import shared_file
+from .test_surface_voxelize import vtk_index_stencil
 
 vtk = pytest.importorskip("vtk")
 from vtk.util import numpy_support as vtk_np  # noqa: E402
@@ -42,7 +43,6 @@ def vtk_joint(labels: np.ndarray, n: int, factor: float, contour: str = "vtkDisc
     sm.NormalizeCoordinatesOn()
     sm.Update()
     out = []
-    nk, nj, ni = labels.shape
     for v in range(1, n + 1):
         th = vtk.vtkThreshold()
         th.SetInputData(sm.GetOutput())
@@ -53,20 +53,22 @@ def vtk_joint(labels: np.ndarray, n: int, factor: float, contour: str = "vtkDisc
         th.SetThresholdFunction(vtk.vtkThreshold.THRESHOLD_BETWEEN)
         geo = vtk.vtkGeometryFilter()
         geo.SetInputConnection(th.GetOutputPort())
-        st = vtk.vtkPolyDataToImageStencil()
-        st.SetInputConnection(geo.GetOutputPort())
-        st.SetOutputOrigin(0, 0, 0)
-        st.SetOutputSpacing(1, 1, 1)
-        st.SetOutputWholeExtent(0, ni - 1, 0, nj - 1, 0, nk - 1)
-        im = vtk.vtkImageStencilToImage()
-        im.SetInputConnection(st.GetOutputPort())
-        im.SetInsideValue(1)
-        im.SetOutsideValue(0)
-        im.SetOutputScalarTypeToUnsignedChar()
-        im.Update()
-        out.append(vtk_np.vtk_to_numpy(im.GetOutput().GetPointData().GetScalars()).reshape(labels.shape)
-                   .astype(bool))
+        geo.Update()
+        out.append(vtk_index_stencil(geo.GetOutput(), labels.shape))
     return out
+
+
+def vtk_discrete_mc(padded: np.ndarray, n: int, origin=(0, 0, 0)):
+    """vtkDiscreteMarchingCubes of a padded labelmap for labels 1..n (its output polydata)."""
+    img = vtk.vtkImageData()
+    img.SetDimensions(padded.shape[2], padded.shape[1], padded.shape[0])
+    img.SetOrigin(*origin)
+    img.GetPointData().SetScalars(vtk_np.numpy_to_vtk(padded.ravel(), deep=1))
+    mc = vtk.vtkDiscreteMarchingCubes()
+    mc.SetInputData(img)
+    mc.GenerateValues(n, 1, n)
+    mc.Update()
+    return mc.GetOutput()
 
 
 def ball(shape, centre, r, spacing=(1.0, 1.0, 1.0)):
@@ -129,16 +131,7 @@ def test_same_mesh_smoothing_equals_vtk():
     mesh, our windowed sinc gives VTK's vertices."""
     from gpuseg.surface.postprocess import windowed_sinc
 
-    lab = labels_of(adjacent_shapes())
-    p = np.pad(lab, 1)
-    img = vtk.vtkImageData()
-    img.SetDimensions(p.shape[2], p.shape[1], p.shape[0])
-    img.GetPointData().SetScalars(vtk_np.numpy_to_vtk(p.ravel(), deep=1))
-    mc = vtk.vtkDiscreteMarchingCubes()
-    mc.SetInputData(img)
-    mc.GenerateValues(3, 1, 3)
-    mc.Update()
-    o = mc.GetOutput()
+    o = vtk_discrete_mc(np.pad(labels_of(adjacent_shapes()), 1), 3)
     v = vtk_np.vtk_to_numpy(o.GetPoints().GetData()).astype(np.float64)
     f = vtk_np.vtk_to_numpy(o.GetPolys().GetConnectivityArray()).reshape(-1, 3)
     sm = vtk.vtkWindowedSincPolyDataFilter()
@@ -160,16 +153,7 @@ def test_shared_vertices_match_vtk_discrete_marching_cubes():
     from gpuseg.ops.joint_smoothing import discrete_marching_cubes
 
     dense = adjacent_shapes()
-    p = np.pad(labels_of(dense), 1)
-    img = vtk.vtkImageData()
-    img.SetDimensions(p.shape[2], p.shape[1], p.shape[0])
-    img.SetOrigin(-1, -1, -1)
-    img.GetPointData().SetScalars(vtk_np.numpy_to_vtk(p.ravel(), deep=1))
-    mc = vtk.vtkDiscreteMarchingCubes()
-    mc.SetInputData(img)
-    mc.GenerateValues(3, 1, 3)
-    mc.Update()
-    o = mc.GetOutput()
+    o = vtk_discrete_mc(np.pad(labels_of(dense), 1), 3, origin=(-1, -1, -1))
     vv = vtk_np.vtk_to_numpy(o.GetPoints().GetData()).astype(np.float64)
     lab = vtk_np.vtk_to_numpy(o.GetCellData().GetScalars()).astype(int)
     v, f, cell, _ = discrete_marching_cubes([Mask.from_numpy(d, backend="cpu", crop=True) for d in dense])

@@ -65,11 +65,20 @@ def vtk_stencil(vertices: np.ndarray, faces: np.ndarray, g: ImageGeometry) -> np
     cells.SetData(numpy_to_vtkIdTypeArray(np.arange(len(faces) + 1, dtype=np.int64) * 3, deep=True),
                   numpy_to_vtkIdTypeArray(np.ascontiguousarray(faces.reshape(-1), dtype=np.int64), deep=True))
     pd.SetPolys(cells)
+    return vtk_index_stencil(pd, g.shape)
+
+
+def vtk_index_stencil(polydata, shape) -> np.ndarray:
+    """vtkPolyDataToImageStencil + vtkImageStencilToImage of a polydata already in (i, j, k)
+    index space, on a grid of numpy ``shape`` (k, j, i): the voxels whose centres are inside."""
+    vtk = pytest.importorskip("vtk")
+    from vtk.util.numpy_support import vtk_to_numpy
+
     st = vtk.vtkPolyDataToImageStencil()
-    st.SetInputData(pd)
+    st.SetInputData(polydata)
     st.SetOutputOrigin(0, 0, 0)
     st.SetOutputSpacing(1, 1, 1)
-    nk, nj, ni = g.shape
+    nk, nj, ni = shape
     st.SetOutputWholeExtent(0, ni - 1, 0, nj - 1, 0, nk - 1)
     img = vtk.vtkImageStencilToImage()
     img.SetInputConnection(st.GetOutputPort())
@@ -77,7 +86,7 @@ def vtk_stencil(vertices: np.ndarray, faces: np.ndarray, g: ImageGeometry) -> np
     img.SetOutsideValue(0)
     img.SetOutputScalarTypeToUnsignedChar()
     img.Update()
-    return vtk_to_numpy(img.GetOutput().GetPointData().GetScalars()).reshape(g.shape).astype(bool)
+    return vtk_to_numpy(img.GetOutput().GetPointData().GetScalars()).reshape(shape).astype(bool)
 
 
 # --------------------------------------------------------------------------------------
