@@ -207,7 +207,8 @@ def test_resample_nearest_matches_sitk(backend, seed):
     assert (got != want).sum() == 0
 
 
-def test_compare_segmentations_resamples_the_second_onto_the_first():
+def fine_copy_pair():
+    """Segment ``x`` on a grid and the same voxels on a grid twice as fine (same outer box)."""
     g1 = ImageGeometry((8, 20, 24), spacing=(1.0, 1.0, 2.0))
     g2 = ImageGeometry((16, 40, 48), spacing=(0.5, 0.5, 1.0), origin=(-0.25, -0.25, -0.5))  # twice as fine
     m1 = np.zeros(g1.shape, bool)
@@ -216,6 +217,11 @@ def test_compare_segmentations_resamples_the_second_onto_the_first():
     a, b = Segmentation(g1, backend="cpu"), Segmentation(g2, backend="cpu")
     a.add_segment(Mask.from_numpy(m1, g1, backend="cpu"), name="x")
     b.add_segment(Mask.from_numpy(m2, g2, backend="cpu"), name="x")
+    return a, b
+
+
+def test_compare_segmentations_resamples_the_second_onto_the_first():
+    a, b = fine_copy_pair()
     (row,) = compare_segmentations(a, b)
     assert row["dice"] == 1.0 and row["hausdorff_max_mm"] == 0.0
     with pytest.raises(GeometryMismatchError):

@@ -13,6 +13,7 @@ from gpuseg.ops.surface_distance import point_triangle_distances, points_to_surf
 from gpuseg.surface import Surface
 
 from .parity import backend_or_skip
+from .test_compare import fine_copy_pair
 
 vtk = pytest.importorskip("vtk")
 from vtk.util.numpy_support import numpy_to_vtk, numpy_to_vtkIdTypeArray  # noqa: E402
@@ -195,14 +196,7 @@ def test_empty_and_bad_inputs():
 
 
 def test_resampled_reference_uses_its_own_surface():
-    g1 = ImageGeometry((10, 20, 24), spacing=(2.0, 1.0, 1.0))
-    g2 = ImageGeometry((20, 40, 48), spacing=(1.0, 0.5, 0.5), origin=(-0.25, -0.25, -0.5))
-    m1 = np.zeros(g1.shape, bool)
-    m1[2:8, 4:15, 5:18] = True
-    m2 = np.repeat(np.repeat(np.repeat(m1, 2, 0), 2, 1), 2, 2)
-    a, b = Segmentation(g1, backend="cpu"), Segmentation(g2, backend="cpu")
-    a.add_segment(Mask.from_numpy(m1, g1, backend="cpu"), name="x")
-    b.add_segment(Mask.from_numpy(m2, g2, backend="cpu"), name="x")
+    a, b = fine_copy_pair()
     (row,) = compare_segmentations(a, b, surface=True)
     want = compare_masks(a.segment("x").mask, a.segment("x").mask,
                          surfaces=(a.representation("x", "Closed surface"), b.representation("x", "Closed surface")))
