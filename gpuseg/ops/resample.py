@@ -27,7 +27,7 @@ from ..geometry import Extent, ImageGeometry
 from ..image import Image
 from ..mask import Mask
 
-__all__ = ["resample_nearest", "resample_image", "index_map"]
+__all__ = ["resample_nearest", "resample_image", "index_map", "transform_extent"]
 
 
 def index_map(source: ImageGeometry, target: ImageGeometry) -> np.ndarray:
@@ -37,19 +37,30 @@ def index_map(source: ImageGeometry, target: ImageGeometry) -> np.ndarray:
     return np.ascontiguousarray(m[:3, :4], dtype=np.float64).ravel()
 
 
-def _reach(ext: Extent, source: ImageGeometry, target: ImageGeometry) -> Extent:
-    """The target voxels whose centres can map into the source box ``ext`` (its outer corners,
-    half a voxel out, mapped to target indices, plus one voxel), clipped to the target grid."""
-    ci = np.array([[i, j, k] for i in (ext.i0 - 0.5, ext.i1 - 0.5) for j in (ext.j0 - 0.5, ext.j1 - 0.5)
-                   for k in (ext.k0 - 0.5, ext.k1 - 0.5)])
-    t = target.world_to_ijk_points(source.ijk_to_world_points(ci))
-    nk, nj, ni = target.shape
-    lo = np.maximum(np.floor(t.min(axis=0)).astype(np.int64) - 1, 0)
-    hi = np.minimum(np.ceil(t.max(axis=0)).astype(np.int64) + 2, [ni, nj, nk])
-    if np.any(hi <= lo):
+def transform_extent(extent: Extent, source: ImageGeometry, target: ImageGeometry) -> Extent:
+    """``vtkOrientedImageDataResample::TransformExtent``: the target voxels covering the source
+    box ``extent`` (its outer corners mapped, moved half a voxel in, rounded to 1e-6, floor /
+    ceil). May reach outside the target grid (negative indices)."""
+    if extent.is_empty:
         return Extent.empty()
-    (i0, j0, k0), (i1, j1, k1) = lo, hi
-    return Extent(int(k0), int(k1), int(j0), int(j1), int(i0), int(i1))
+    corners = np.array([[i, j, k] for i in (extent.i0 - 0.5, extent.i1 - 0.5)
+                        for j in (extent.j0 - 0.5, extent.j1 - 0.5) for k in (extent.k0 - 0.5, extent.k1 - 0.5)])
+    m = target.world_to_ijk @ source.ijk_to_world
+    t = corners @ m[:3, :3].T + m[:3, 3]
+    lo = t.min(axis=0) + 0.5
+    hi = t.max(axis=0) - 0.5
+    # Slicer: (long long)(x * 1e6 + 0.5) / 1e6, a C cast (toward zero)
+    lo = np.trunc(lo * 1e6 + 0.5) / 1e6
+    hi = np.trunc(hi * 1e6 + 0.5) / 1e6
+    i0, j0, k0 = np.floor(lo).astype(np.int64)
+    i1, j1, k1 = np.ceil(hi).astype(np.int64)  # inclusive
+    return Extent(int(k0), int(k1) + 1, int(j0), int(j1) + 1, int(i0), int(i1) + 1)
+
+
+def _reach(ext: Extent, source: ImageGeometry, target: ImageGeometry) -> Extent:
+    """The target voxels whose centres can map into the source box ``ext``: its
+    :func:`transform_extent` plus one voxel of slack (rounding ties), clipped to the target grid."""
+    return transform_extent(ext, source, target).pad(1).clip(target.shape)
 
 
 def resample_nearest(mask: Mask, geometry: ImageGeometry) -> Mask:

@@ -39,7 +39,7 @@ import numpy as np
 
 from ..errors import InvalidInputError
 from ..geometry import Extent, ImageGeometry
-from .resample import resample_nearest
+from .resample import resample_nearest, transform_extent
 
 __all__ = ["oversampled_geometry", "isotropic_geometry", "box_geometry", "padded_geometry", "specify_geometry",
            "resample_segmentation", "copy_segments", "transform_extent", "auto_oversampling_factor",
@@ -126,26 +126,6 @@ def box_geometry(center, size, spacing, direction=None) -> ImageGeometry:
     n = hi - lo + 1
     origin = c + d @ (sp * lo)
     return ImageGeometry(_checked(n[::-1], "box geometry"), sp, origin, d)
-
-
-def transform_extent(extent: Extent, source: ImageGeometry, target: ImageGeometry) -> Extent:
-    """``vtkOrientedImageDataResample::TransformExtent``: the target voxels covering the source
-    box ``extent`` (its outer corners mapped, moved half a voxel in, rounded to 1e-6, floor /
-    ceil). May reach outside the target grid (negative indices)."""
-    if extent.is_empty:
-        return Extent.empty()
-    corners = np.array([[i, j, k] for i in (extent.i0 - 0.5, extent.i1 - 0.5)
-                        for j in (extent.j0 - 0.5, extent.j1 - 0.5) for k in (extent.k0 - 0.5, extent.k1 - 0.5)])
-    m = target.world_to_ijk @ source.ijk_to_world
-    t = corners @ m[:3, :3].T + m[:3, 3]
-    lo = t.min(axis=0) + 0.5
-    hi = t.max(axis=0) - 0.5
-    # Slicer: (long long)(x * 1e6 + 0.5) / 1e6, a C cast (toward zero)
-    lo = np.trunc(lo * 1e6 + 0.5) / 1e6
-    hi = np.trunc(hi * 1e6 + 0.5) / 1e6
-    i0, j0, k0 = np.floor(lo).astype(np.int64)
-    i1, j1, k1 = np.ceil(hi).astype(np.int64)  # inclusive
-    return Extent(int(k0), int(k1) + 1, int(j0), int(j1) + 1, int(i0), int(i1) + 1)
 
 
 def _grow_to(geometry: ImageGeometry, ext: Extent) -> ImageGeometry:
