@@ -80,9 +80,12 @@ def cmd_split_volume(args: argparse.Namespace) -> int:
     img = read_image(args.image, backend=args.backend)
     seg = read_segmentation(args.segmentation, backend=img.backend)
     if not img.geometry.is_same_grid(seg.geometry):
-        # Slicer resamples the segment onto the volume's grid (maskVolumeWithSegment), nearest neighbour
+        # Slicer resamples the segment onto the volume's grid (maskVolumeWithSegment), nearest
+        # neighbour: only the segments that will be split
         from ..ops.segmentation_geometry import resample_segmentation
 
+        wanted = [seg.segment(k).id for k in args.segment] if args.segment else [s.id for s in seg if s.visible]
+        seg.keep_only(wanted)
         seg = resample_segmentation(seg, img.geometry)
     ed = Editor(seg, img)
     images = ed.split_volume(args.segment, fill_value=args.fill_value, padding_voxels=args.padding_voxels,
