@@ -39,7 +39,7 @@ def main(argv=None) -> int:
     every[ks[0]::args.every] = liver[ks[0]::args.every]
     # the region Slicer gives ITK: the liver's extent plus its auto-complete margin
     ext = slicer_extent(Extent(ks[0], ks[-1] + 1, js[0], js[-1] + 1, is_[0], is_[-1] + 1), liver.shape)
-    box = every[ext.slices()]
+    box = every[ext.slices]
     sparse = box.astype(np.int16)  # ITK as short: Slicer's merged labelmap type
     case = f"fill between slices, liver every {args.every}th slice, box {box.shape}, {vol.name}"
     from tests.itk_mci_oracle import run_itk
