@@ -63,6 +63,35 @@ def measure(fn: Callable[[], object], *, repeat: int = 5, sync: Callable[[], Non
     return first, best, out
 
 
+def _status_kib(field_name: str) -> int | None:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field_name + ":"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def peak_memory(fn: Callable[[], object]) -> tuple[object, int | None]:
+    """``(fn(), bytes)``: how far the process's peak resident memory rose above its resident
+    memory at the start while ``fn`` ran (Linux: the peak is reset through
+    ``/proc/self/clear_refs``); ``None`` where that is not available. Memory ``fn`` keeps
+    counts, as does memory it frees before it returns."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        return fn(), None
+    before = _status_kib("VmRSS")
+    out = fn()
+    peak = _status_kib("VmHWM")
+    if before is None or peak is None:
+        return out, None
+    return out, max(0, peak - before) * 1024
+
+
 def backends(names: str):
     """The usable gpuseg backends among comma-separated ``names`` (skipped ones are reported)."""
     import sys

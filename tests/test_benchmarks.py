@@ -28,6 +28,7 @@ def bench_env(tmp_path, monkeypatch):
 @pytest.mark.parametrize("module,args", [
     ("bench_threshold", []), ("bench_stats", ["--classes", "12"]), ("bench_margin", []),
     ("bench_islands", []), ("bench_formats", ["--levels", "1"]), ("bench_grow", ["--opencl"]),
+    ("bench_grow", ["--slicer-region"]),
     ("bench_interpolate", ["--repeat", "1", "--itk-repeat", "1"]), ("bench_surface", []), ("bench_measure", []),
 ])
 def test_benchmark_runs_on_a_tiny_phantom(bench_env, module, args, capsys):

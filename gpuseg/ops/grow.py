@@ -121,6 +121,7 @@ class GrowCut:
         vals = image.region(region)  # the region's intensities bound the largest step cost
         rng = float(vals.max()) - float(vals.min()) if vals.size else 0.0
         self.max_cost = int(np.rint(rng * self.scale)) + int(self.lam.max()) + 1
+        del vals  # a copy of the region: not held while the grow runs
         if self.max_cost > (1 << 26):
             raise InvalidInputError(f"intensity range {rng:g} is too wide for grow from seeds (step costs up to "
                                     f"{self.max_cost}); rescale the image")
