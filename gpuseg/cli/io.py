@@ -89,7 +89,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_convert(args: argparse.Namespace) -> int:
     from .. import read_segmentation, write_segmentation
     from ..errors import InvalidInputError
-    from ..io.images import read_image_array
+    from ..io.images import read_image_geometry
     from ..io.segmentation_io import segmentation_format
 
     t0 = time.perf_counter()
@@ -100,7 +100,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
         raise InvalidInputError("a .dcm (DICOM SEG) output needs --reference DICOM_FOLDER, the series it was drawn on")
     with progress(args, total=3, desc="convert", unit="step") as bar:
         bar.set_postfix_str(f"reading {args.input}")
-        ref = read_image_array(args.reference)[1] if args.reference else None
+        ref = read_image_geometry(args.reference) if args.reference else None
         seg = read_segmentation(args.input, backend=args.backend, labels=args.labels,
                                 reference=ref if in_fmt == "dicom-seg" else None)
         if ref is not None:

@@ -48,14 +48,14 @@ def register(sub) -> None:
 
 def cmd_resample(args: argparse.Namespace) -> int:
     from .. import read_segmentation, write_segmentation
-    from ..io.images import read_image_array
+    from ..io.images import read_image_geometry
     from ..ops.segmentation_geometry import resample_segmentation, specify_geometry
 
     t0 = time.perf_counter()
     check_output(args.output, "segmentation", "-o")
     seg = read_segmentation(args.segmentation, backend=args.backend, labels=args.labels)
     if args.reference:
-        source, factor = read_image_array(args.reference)[1], args.factor
+        source, factor = read_image_geometry(args.reference), args.factor
     else:
         source, factor = seg.geometry, args.factor if args.oversampling is None else args.oversampling * args.factor
     geometry = specify_geometry(seg, source, oversampling=factor, isotropic=args.isotropic, spacing=args.spacing,

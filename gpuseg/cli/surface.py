@@ -88,8 +88,9 @@ def cmd_surface(args: argparse.Namespace) -> int:
 def cmd_import_mesh(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from .. import Segmentation, read_image, read_segmentation, write_segmentation
+    from .. import Segmentation, read_segmentation, write_segmentation
     from ..errors import FileFormatError
+    from ..io.images import read_image_geometry
     from ..io.meshes import read_mesh
 
     check_output(args.output, "editable")
@@ -101,8 +102,7 @@ def cmd_import_mesh(args: argparse.Namespace) -> int:
         if ref.name.lower().endswith((".seg.nrrd", ".h5", ".hdf5")):
             seg = read_segmentation(ref, backend=args.backend)
         else:
-            img = read_image(ref, backend=args.backend)
-            seg = Segmentation(img.geometry, backend=img.backend)
+            seg = Segmentation(read_image_geometry(ref), backend=args.backend)  # the grid only: no voxels read
     meshes = []
     for path in args.meshes:
         v, f = read_mesh(path, repair=args.repair)

@@ -309,6 +309,22 @@ def _bounded_gunzip(f, path: Path, out: memoryview, available: int) -> None:
         raise FileFormatError(f"{path}: the gzip data holds {got} bytes, the header declares {need}")
 
 
+def read_nrrd_header(path: str | os.PathLike) -> NrrdHeader:
+    """The header of a NRRD file alone (its voxels are not read)."""
+    p = Path(path)
+    try:
+        st = os.stat(p)
+    except OSError:
+        raise FileFormatError(f"{p}: file not found") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise FileFormatError(f"{p}: not a regular file")
+    try:
+        with open(p, "rb") as f:
+            return _read_header(f, p, st.st_size)
+    except OSError as exc:
+        raise FileFormatError(f"{p}: cannot read ({exc.strerror or exc})") from None
+
+
 def read_nrrd(path: str | os.PathLike, *, root: str | os.PathLike | None = None,
               limit: int | None = None) -> tuple[np.ndarray, NrrdHeader]:
     """Read a NRRD into a C-ordered array (slowest axis first) and its header.

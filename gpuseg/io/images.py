@@ -18,7 +18,7 @@ from ..errors import FileFormatError, GpusegError, InvalidInputError
 from ..geometry import LPS_TO_RAS, ImageGeometry
 from ..image import Image
 from ._atomic import atomic_path
-from ._nrrd import NrrdHeader, check_host_bytes, read_nrrd
+from ._nrrd import NrrdHeader, check_host_bytes, read_nrrd, read_nrrd_header
 
 __all__ = ["read_image", "read_image_array", "write_labelmap", "image_format", "to_supported_dtype"]
 
@@ -176,6 +176,42 @@ def read_image_array(path: str | os.PathLike) -> tuple[np.ndarray, ImageGeometry
     from .dicom import read_dicom_series  # noqa: PLC0415 - optional dependency
 
     return read_dicom_series(p)
+
+
+def read_image_geometry(path: str | os.PathLike) -> ImageGeometry:
+    """The geometry of a volume file, from its header alone where the format allows (NIfTI and
+    NRRD; a DICOM series is read whole). Equal to ``read_image_array(path)[1]``."""
+    p = Path(path)
+    fmt = image_format(p)
+    if fmt != "dicom" and not p.exists():
+        raise FileFormatError(f"{p}: file not found")
+    if fmt == "nifti":
+        import nibabel as nib
+
+        try:
+            img = nib.load(str(p))
+            shape = tuple(int(v) for v in img.header.get_data_shape())
+            affine = img.affine if img.affine is not None else np.eye(4)
+        except FileNotFoundError:
+            raise FileFormatError(f"{p}: file not found") from None
+        except Exception as exc:  # nibabel raises many types on corrupt headers
+            raise FileFormatError(f"{p}: cannot read NIfTI ({type(exc).__name__}: {exc})") from None
+        if len(shape) == 4 and shape[3] == 1:
+            shape = shape[:3]
+        if len(shape) != 3:
+            raise FileFormatError(f"{p}: expected a 3D volume, got shape {shape}")
+        try:
+            return ImageGeometry.from_ras_matrix(shape[::-1], affine)
+        except (InvalidInputError, TypeError, ValueError) as exc:
+            raise FileFormatError(f"{p}: invalid NIfTI geometry ({exc})") from None
+    if fmt == "nrrd":
+        header = read_nrrd_header(p)
+        sizes = header.sizes
+        kinds = header.words("kinds", header.dimension)
+        if len(sizes) != 3 or (kinds is not None and any(k.lower() not in ("domain", "space") for k in kinds)):
+            raise FileFormatError(f"{p}: expected a 3D scalar volume, got {len(sizes)}D (kinds: {kinds})")
+        return nrrd_geometry(header, tuple(sizes[::-1]), p)
+    return read_image_array(p)[1]
 
 
 def read_image(path: str | os.PathLike, *, backend: str | Backend | None = None) -> Image:
