@@ -7,7 +7,12 @@ runs with ``--itk``; it took 218 s here on the full standard volume, so ``--size
 smaller grid for a side-by-side run. The fraction of voxels where ITK and gpuseg agree is
 reported (they may differ where geodesic distances tie and ITK's heap order decides).
 
-    python -m benchmarks.bench_grow [--size standard|KxJxI] [--itk] [--opencl]
+    python -m benchmarks.bench_grow [--size standard|KxJxI] [--itk] [--opencl] [--slicer-region]
+
+Each gpuseg row reports the peak memory the grow added per region voxel
+(``harness.peak_memory``); each update row, how many voxels' (distance, label) the added stroke
+changed (an exact update must rewrite those). ``--slicer-region`` paints the seeds on a few
+slices and grows over Slicer's region only, with ITK on the same crop.
 
 (Import ITK in a process that has not loaded SimpleITK: the two crash together here.)
 """
