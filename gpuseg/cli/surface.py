@@ -108,13 +108,14 @@ def cmd_import_mesh(args: argparse.Namespace) -> int:
         v, f = read_mesh(path, repair=args.repair)
         if args.ras:  # RAS -> LPS flips x and y: a rotation, so the winding stays outward
             v = v * np.array([-1.0, -1.0, 1.0])
-        meshes.append((path, v, f))
+        meshes.append((path, (v, f)))
     if seg is None or args.oversampling is not None:
         # Slicer's CS -> BL geometry: the reference (or default) grid, oversampled, over the meshes' bounds
         from ..ops.segmentation_geometry import copy_segments, padded_geometry, surface_labelmap_geometry
         from ..surface.mesh import Surface
 
-        surfaces = [Surface(np.asarray(v, np.float64), np.asarray(f, np.int64)) for _, v, f in meshes]
+        surfaces = [Surface(np.asarray(v, np.float64), np.asarray(f, np.int64)) for _, (v, f) in meshes]
+        meshes = [(path, s) for (path, _), s in zip(meshes, surfaces)]  # built once, reused below
         g = surface_labelmap_geometry(surfaces, None if seg is None else seg.geometry,
                                       oversampling=args.oversampling or "1", crop=args.crop)
         if seg is not None and not args.crop:
@@ -128,11 +129,11 @@ def cmd_import_mesh(args: argparse.Namespace) -> int:
     if args.crop:
         seg.set_conversion_parameter("Crop to reference image geometry", 1)
     bar = progress(args, total=len(meshes), desc="import meshes", unit="mesh")
-    for path, v, f in meshes:
+    for path, mesh in meshes:
         bar.set_postfix_str(Path(path).name)
         name = Path(path).name.split(".")[0]
         # the graph's closed surface -> binary labelmap rule, with the segmentation's parameters
-        s = seg.add_segment_from_surface((v, f), name=name, what=str(path))
+        s = seg.add_segment_from_surface(mesh, name=name, what=str(path))  # a Surface or (vertices, faces)
         bar.update(1)
         bar.write(f"{path}: segment {s.name!r}, {s.mask.count()} voxels")
     bar.close()
