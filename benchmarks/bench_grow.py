@@ -3,7 +3,7 @@
 Seeds are small spheres (radius 4 voxels) at the centres of three TotalSegmentator organs
 (liver, spleen, right kidney) of the real CT, or of the phantom's liver, spleen and kidney.
 ITK FastGrowCut (``pip install itk-growcut``, the algorithm behind Slicer's Grow from seeds)
-runs with ``--itk``; it took 218 s here on the full standard volume, so ``--size`` can pick a
+runs with ``--itk``; it took 218-245 s here on the full standard volume, so ``--size`` can pick a
 smaller grid for a side-by-side run. The fraction of voxels where ITK and gpuseg agree is
 reported (they may differ where geodesic distances tie and ITK's heap order decides).
 
