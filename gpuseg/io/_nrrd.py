@@ -309,18 +309,24 @@ def _bounded_gunzip(f, path: Path, out: memoryview, available: int) -> None:
         raise FileFormatError(f"{path}: the gzip data holds {got} bytes, the header declares {need}")
 
 
-def read_nrrd_header(path: str | os.PathLike) -> NrrdHeader:
-    """The header of a NRRD file alone (its voxels are not read)."""
-    p = Path(path)
+def _regular_file_size(p: Path) -> int:
+    """The size of the regular file ``p``; typed errors when it is missing or not a file."""
     try:
         st = os.stat(p)
     except OSError:
         raise FileFormatError(f"{p}: file not found") from None
     if not stat.S_ISREG(st.st_mode):
         raise FileFormatError(f"{p}: not a regular file")
+    return st.st_size
+
+
+def read_nrrd_header(path: str | os.PathLike) -> NrrdHeader:
+    """The header of a NRRD file alone (its voxels are not read)."""
+    p = Path(path)
+    size = _regular_file_size(p)
     try:
         with open(p, "rb") as f:
-            return _read_header(f, p, st.st_size)
+            return _read_header(f, p, size)
     except OSError as exc:
         raise FileFormatError(f"{p}: cannot read ({exc.strerror or exc})") from None
 
@@ -333,15 +339,10 @@ def read_nrrd(path: str | os.PathLike, *, root: str | os.PathLike | None = None,
     ``root``: a detached data file must lie inside it (default: the header's folder).
     """
     p = Path(path)
-    try:
-        st = os.stat(p)
-    except OSError:
-        raise FileFormatError(f"{p}: file not found") from None
-    if not stat.S_ISREG(st.st_mode):
-        raise FileFormatError(f"{p}: not a regular file")
+    size = _regular_file_size(p)
     try:
         with open(p, "rb") as f:
-            h = _read_header(f, p, st.st_size)
+            h = _read_header(f, p, size)
             sizes = h.sizes
             dtype = h.dtype
             count = math.prod(sizes)
@@ -361,7 +362,7 @@ def read_nrrd(path: str | os.PathLike, *, root: str | os.PathLike | None = None,
                 df = open(data_path, "rb")
                 start, total = 0, os.fstat(df.fileno()).st_size
             else:
-                data_path, df, start, total = p, f, h.data_offset, st.st_size
+                data_path, df, start, total = p, f, h.data_offset, size
             try:
                 df.seek(start)
                 line_skip = h.int_field("line skip", 0, 0, total)

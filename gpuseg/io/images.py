@@ -101,11 +101,14 @@ def _read_nifti(path: Path) -> tuple[np.ndarray, ImageGeometry]:
             if raw.dtype.itemsize > 4 and raw.size and float(np.nanmax(np.abs(raw))) > 3.4e38:
                 raise FileFormatError(f"{path}: voxel values beyond float32")
     arr = np.ascontiguousarray(np.asarray(raw).transpose(2, 1, 0))
+    return arr, _nifti_geometry(arr.shape, affine, path)
+
+
+def _nifti_geometry(shape_kji, affine, path: Path) -> ImageGeometry:
     try:
-        geom = ImageGeometry.from_ras_matrix(arr.shape, affine)
+        return ImageGeometry.from_ras_matrix(shape_kji, affine)
     except (InvalidInputError, TypeError, ValueError) as exc:
         raise FileFormatError(f"{path}: invalid NIfTI geometry ({exc})") from None
-    return arr, geom
 
 
 def _nrrd_space_to_lps(space: str, path: Path) -> np.ndarray:
@@ -155,20 +158,31 @@ def nrrd_geometry(header: NrrdHeader, shape_kji, path: Path) -> ImageGeometry:
         raise FileFormatError(f"{path}: invalid NRRD geometry: {exc}") from exc
 
 
+def _scalar_volume_geometry(header: NrrdHeader, shape_kji, path: Path) -> ImageGeometry:
+    """The geometry of a NRRD that must hold one 3D scalar volume."""
+    kinds = header.words("kinds", header.dimension)
+    if len(shape_kji) != 3 or (kinds is not None and any(k.lower() not in ("domain", "space") for k in kinds)):
+        raise FileFormatError(f"{path}: expected a 3D scalar volume, got {len(shape_kji)}D (kinds: {kinds})")
+    return nrrd_geometry(header, shape_kji, path)
+
+
 def _read_nrrd(path: Path) -> tuple[np.ndarray, ImageGeometry]:
     data, header = read_nrrd(path)
-    kinds = header.words("kinds", header.dimension)
-    if data.ndim != 3 or (kinds is not None and any(k.lower() not in ("domain", "space") for k in kinds)):
-        raise FileFormatError(f"{path}: expected a 3D scalar volume, got {data.ndim}D (kinds: {kinds})")
-    return data, nrrd_geometry(header, data.shape, path)
+    return data, _scalar_volume_geometry(header, data.shape, path)
 
 
-def read_image_array(path: str | os.PathLike) -> tuple[np.ndarray, ImageGeometry]:
-    """Read a volume file into a host ``(k, j, i)`` array (original dtype) and its geometry."""
+def _existing(path: str | os.PathLike) -> tuple[Path, str]:
+    """``(path, format)``, with a typed error for a missing file (a DICOM folder is checked by its reader)."""
     p = Path(path)
     fmt = image_format(p)
     if fmt != "dicom" and not p.exists():
         raise FileFormatError(f"{p}: file not found")
+    return p, fmt
+
+
+def read_image_array(path: str | os.PathLike) -> tuple[np.ndarray, ImageGeometry]:
+    """Read a volume file into a host ``(k, j, i)`` array (original dtype) and its geometry."""
+    p, fmt = _existing(path)
     if fmt == "nifti":
         return _read_nifti(p)
     if fmt == "nrrd":
@@ -181,10 +195,7 @@ def read_image_array(path: str | os.PathLike) -> tuple[np.ndarray, ImageGeometry
 def read_image_geometry(path: str | os.PathLike) -> ImageGeometry:
     """The geometry of a volume file, from its header alone where the format allows (NIfTI and
     NRRD; a DICOM series is read whole). Equal to ``read_image_array(path)[1]``."""
-    p = Path(path)
-    fmt = image_format(p)
-    if fmt != "dicom" and not p.exists():
-        raise FileFormatError(f"{p}: file not found")
+    p, fmt = _existing(path)
     if fmt == "nifti":
         import nibabel as nib
 
@@ -200,17 +211,10 @@ def read_image_geometry(path: str | os.PathLike) -> ImageGeometry:
             shape = shape[:3]
         if len(shape) != 3:
             raise FileFormatError(f"{p}: expected a 3D volume, got shape {shape}")
-        try:
-            return ImageGeometry.from_ras_matrix(shape[::-1], affine)
-        except (InvalidInputError, TypeError, ValueError) as exc:
-            raise FileFormatError(f"{p}: invalid NIfTI geometry ({exc})") from None
+        return _nifti_geometry(shape[::-1], affine, p)
     if fmt == "nrrd":
         header = read_nrrd_header(p)
-        sizes = header.sizes
-        kinds = header.words("kinds", header.dimension)
-        if len(sizes) != 3 or (kinds is not None and any(k.lower() not in ("domain", "space") for k in kinds)):
-            raise FileFormatError(f"{p}: expected a 3D scalar volume, got {len(sizes)}D (kinds: {kinds})")
-        return nrrd_geometry(header, tuple(sizes[::-1]), p)
+        return _scalar_volume_geometry(header, tuple(header.sizes[::-1]), p)
     return read_image_array(p)[1]
 
 
