@@ -34,6 +34,7 @@
   #define ATOMIC_AND(p, v) atomic_and(p, v)
   #define ATOMIC_ADD(p, v) atomic_add(p, v)
   #define ATOMIC_MIN_U64(p, v) atom_min(p, v)
+  #define ATOMIC_MIN_U32(p, v) atomic_min(p, v)
   typedef long i64;
   typedef ulong u64;
 #elif defined(__CUDACC__) || defined(__CUDACC_RTC__)
@@ -49,6 +50,7 @@
   #define ATOMIC_AND(p, v) atomicAnd(p, v)
   #define ATOMIC_ADD(p, v) atomicAdd(p, v)
   #define ATOMIC_MIN_U64(p, v) atomicMin((unsigned long long *)(p), (unsigned long long)(v))
+  #define ATOMIC_MIN_U32(p, v) atomicMin((unsigned int *)(p), (unsigned int)(v))
   typedef unsigned int uint;
   typedef unsigned short ushort;
   typedef unsigned char uchar;

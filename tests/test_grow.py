@@ -288,3 +288,34 @@ def test_incremental_stroke_sequences_equal_scratch(seed, levels, lam):
             np.testing.assert_array_equal(m.to_numpy(), want == k, err_msg=f"label {k}")
         scratch = GrowCut(img, masks, seed_locality=lam, region=g.extent)
         np.testing.assert_array_equal(gc.distances(), scratch.distances())
+
+
+@pytest.mark.parametrize("dtype,step", [(np.int32, 200_000), (np.float32, 12_000.0)])
+def test_keys_are_32_bit_and_go_to_64_bit_when_distances_outgrow_them(backend, dtype, step):
+    """A CT-like grow keeps 4-byte keys; a grow whose distances pass 2**24 - 1 (here steps of
+    200,000 over 200 voxels; float costs are 16 times the step) starts again with 8-byte keys
+    and still equals the definition. (The CPU runs the padded Dijkstra on integer images, the
+    in-place one on float images.)"""
+    from gpuseg.kernels.constants import D32_LIMIT
+
+    shape = (2, 3, 200)
+    g = ImageGeometry(shape)
+    a = np.zeros(shape, dtype)
+    a[:, :, 1::2] = step  # every step along i costs 200,000
+    seeds = [np.zeros(shape, bool), np.zeros(shape, bool)]
+    seeds[0][0, 0, 0] = True
+    seeds[1][1, 2, 0] = True
+    img = Image.from_numpy(a, g, backend=backend)
+    small = GrowCut(img, [Mask.from_numpy(s, g, backend=backend) for s in seeds], region=Extent(0, 2, 0, 3, 0, 40))
+    assert small.keys.dtype == np.uint32 and small.distances().max() * small.scale < D32_LIMIT
+    gc = GrowCut(img, [Mask.from_numpy(s, g, backend=backend) for s in seeds], region=g.extent)
+    assert gc.keys.dtype == np.uint64 and gc.distances().max() * gc.scale > D32_LIMIT  # in fixed point
+    want = reference(a, seeds, g.spacing)
+    for n, m in enumerate(gc.result(), start=1):
+        np.testing.assert_array_equal(m.to_numpy(), want == n, err_msg=f"label {n}")
+    wide = np.zeros(shape, dtype)
+    wide[0, 0, 5] = 1 << 20  # a step cost this wide starts with 64-bit keys
+    gw = GrowCut(Image.from_numpy(wide, g, backend=backend), [Mask.from_numpy(s, g, backend=backend) for s in seeds],
+                 region=g.extent)
+    assert gw.keys.dtype == np.uint64
+    np.testing.assert_array_equal(gw.result()[0].to_numpy(), reference(wide, seeds, g.spacing) == 1)

@@ -30,11 +30,12 @@ def test_grow_relaxation_twins_equal_dijkstra(rng, dtype, lam):
                  mask=Mask.from_numpy(editable, g, backend=cpu), region=g.extent)
     want = gc.keys.copy()  # the CPU form: Dijkstra
     r = gc.region
-    labels = cpu.asarray(gc._seed_labels.ravel())
-    keys = cpu.empty((int(np.prod(r.shape)),), np.uint64)
+    assert gc.keys.dtype == np.uint32
+    labels = cpu.asarray(gc.seed_labels().ravel())
+    keys = cpu.empty((int(np.prod(r.shape)),), gc.key_dtype)
     m = gc.mask
     cpu.run(GROW_INIT, keys, labels, keys.size, m, True, r.k0, r.j0, r.i0, r.shape[1], r.shape[2])
-    start = np.flatnonzero(gc._seed_labels.ravel()).astype(np.int64)
+    start = np.flatnonzero(gc.seed_labels().ravel()).astype(np.int64)
     passes = GROW_PROPAGATE.device(cpu, keys, labels, img.data, (r.k0, r.j0, r.i0, *r.shape), cpu.asarray(gc.lam),
                                    gc.scale, start, gc.nlabels, gc.max_cost + 1, img.dtype)
     assert passes > 1

@@ -47,7 +47,8 @@ from ..errors import InvalidInputError
 
 #: C type names of the numpy dtypes kernels are specialised for (``-D IMAGE_T=short`` ...).
 CTYPES = {np.dtype(np.int16): "short", np.dtype(np.uint16): "ushort", np.dtype(np.int32): "int",
-          np.dtype(np.float32): "float", np.dtype(np.uint8): "uchar", np.dtype(np.int64): "i64"}
+          np.dtype(np.float32): "float", np.dtype(np.uint8): "uchar", np.dtype(np.int64): "i64",
+          np.dtype(np.uint32): "uint", np.dtype(np.uint64): "u64"}
 
 _SCALARS = {"i32": np.int32, "i64": np.int64, "u64": np.uint64, "f64": np.float64}
 _PYTHON = {"i32": int, "i64": int, "u64": int, "f64": float}

@@ -34,15 +34,17 @@ import numpy as np
 from ..errors import InvalidInputError, OutOfBoundsError
 from ..geometry import Extent
 from ..image import Image
-from ..kernels.constants import KEY_BLOCKED as _KEY_BLOCKED, KEY_INF as _KEY_INF
-from ..kernels.grow import GROW_INIT, GROW_LABEL_WORDS, GROW_PROPAGATE, GROW_SET_SEEDS
+from ..kernels.constants import D32_LIMIT
+from ..kernels.grow import GROW_INIT, GROW_LABEL_WORDS, GROW_PROPAGATE, GROW_SET_SEEDS, OVERFLOW, key_limits
 from ..mask import Mask, box_for_extent
 
 __all__ = ["GrowCut", "grow_from_seeds", "grow_region"]
 
 FIXED_POINT = 16
-KEY_INF = np.uint64(_KEY_INF)
-KEY_BLOCKED = np.uint64(_KEY_BLOCKED)
+
+#: Step costs up to this many times below D32_LIMIT start with 32-bit keys (4 B per voxel);
+#: wider ones, and any grow whose distances outgrow 32 bits, use 64-bit keys (docs/grow.md).
+KEY32_MIN_STEPS = 64
 
 
 #: Slicer's auto-complete effects grow the seeds' extent by this fraction (``extentGrowthRatio``).
@@ -125,44 +127,61 @@ class GrowCut:
         if self.max_cost > (1 << 26):
             raise InvalidInputError(f"intensity range {rng:g} is too wide for grow from seeds (step costs up to "
                                     f"{self.max_cost}); rescale the image")
-        self._seed_labels = np.zeros(region.shape, np.uint8)
-        self._paint_seeds(seeds)
+        #: the keys' type: uint32 unless step costs are too wide, or the distances outgrew it
+        self.key_dtype = np.dtype(np.uint32 if self.max_cost * KEY32_MIN_STEPS <= D32_LIMIT else np.uint64)
+        labels = np.zeros(region.shape, np.uint8)
+        self._paint_seeds(labels, seeds)
+        # the seed labels live on the backend only (1 B per voxel); the host copy goes now
+        self._labels = self.image.backend.asarray(labels.ravel(), what="seed labels")
+        start = np.flatnonzero(labels.ravel())
+        del labels
         self.keys = None
         self._lam = None
-        self._run(full=True)
+        self._run(start, full=True)
 
     # --- seeds ------------------------------------------------------------------------------
-    def _paint_seeds(self, seeds: Sequence[Mask]) -> np.ndarray:
-        """Paint seeds into the region's label map (later segments win); returns the changed voxels."""
-        before = self._seed_labels.copy()
+    def _paint_seeds(self, labels: np.ndarray, seeds: Sequence[Mask]) -> np.ndarray:
+        """Paint seeds into the region's label map ``labels`` (later segments win); returns the
+        changed voxels."""
+        before = labels.copy()
         for n, s in enumerate(seeds, start=1):
             if s.nbytes:
-                self._seed_labels[s.to_numpy(self.region)] = n
-        return before != self._seed_labels
+                labels[s.to_numpy(self.region)] = n
+        return before != labels
+
+    def seed_labels(self) -> np.ndarray:
+        """A host copy of the region's seed label map (0 = no seed, n = seed segment n)."""
+        return self.image.backend.to_numpy(self._labels).reshape(self.region.shape)
 
     # --- computation ------------------------------------------------------------------------
-    def _run(self, full: bool, changed: np.ndarray | None = None) -> None:
+    def _run(self, start: np.ndarray, full: bool) -> None:
+        """Propagate from the region voxels ``start``: all the seeds (``full``: new keys), or
+        the new seed voxels of an update. If 32-bit keys overflow, run again with 64-bit keys."""
         b = self.image.backend
         r = self.region
         rnk, rnj, rni = r.shape
         n = rnk * rnj * rni
-        labels_d = b.asarray(self._seed_labels.ravel(), what="seed labels")
+        start = np.asarray(start, np.int64)
         if full:
-            self.keys = b.empty((n,), np.uint64, what=f"grow-from-seeds keys of region {r.shape}")
+            self.keys = None  # freed before the new keys are allocated
+            self.keys = b.empty((n,), self.key_dtype, what=f"grow-from-seeds keys of region {r.shape}")
             m = self.mask
-            b.run(GROW_INIT, self.keys, labels_d, n, m, m is not None, r.k0, r.j0, r.i0, rnj, rni,
+            b.run(GROW_INIT, self.keys, self._labels, n, m, m is not None, r.k0, r.j0, r.i0, rnj, rni,
                   specialise={"IMAGE_T": self.image.dtype})
-            start = np.flatnonzero(self._seed_labels.ravel())
         else:
             # the new seed voxels become seeds on the device (masked ones stay blocked)
-            start = np.flatnonzero(changed.ravel()).astype(np.int64)
-            b.run(GROW_SET_SEEDS, self.keys, labels_d, b.asarray(start, what="new seed voxels"), start.size,
+            b.run(GROW_SET_SEEDS, self.keys, self._labels, b.asarray(start, what="new seed voxels"), start.size,
                   specialise={"IMAGE_T": self.image.dtype})
         if self._lam is None:
             self._lam = b.asarray(self.lam)
-        self.passes = b.run(GROW_PROPAGATE, self.keys, labels_d, self.image.data, (r.k0, r.j0, r.i0, rnk, rnj, rni),
-                            self._lam, self.scale, start.astype(np.int64), self.nlabels, self.max_cost + 1,
-                            self.image.dtype)
+        self.passes = b.run(GROW_PROPAGATE, self.keys, self._labels, self.image.data,
+                            (r.k0, r.j0, r.i0, rnk, rnj, rni), self._lam, self.scale, start, self.nlabels,
+                            self.max_cost + 1, self.image.dtype)
+        if self.passes == OVERFLOW:
+            if self.key_dtype == np.uint64:  # cannot happen: step costs < 2**27, distances < 2**56
+                raise InvalidInputError("grow from seeds: a distance does not fit 64-bit keys")
+            self.key_dtype = np.dtype(np.uint64)
+            self._run(np.flatnonzero(self.seed_labels().ravel()), full=True)
 
     def update(self, seeds: Sequence[Mask]) -> list[Mask]:
         """Add seed voxels (the full, grown seed masks, in the same order) and update.
@@ -176,33 +195,47 @@ class GrowCut:
         seeds = list(seeds)
         if len(seeds) != self.nlabels:
             raise InvalidInputError(f"update needs the same {self.nlabels} seed segments, got {len(seeds)}")
-        old = self._seed_labels.copy()
         region = grow_region(seeds, self.image.shape, self.extent_growth_ratio)
         if not self._user_region and not self.region.contains(region):
             self.__init__(self.image, seeds, seed_locality=self.seed_locality, mask=self.mask,  # type: ignore[misc]
                           extent_growth_ratio=self.extent_growth_ratio)
             return self.result()
-        changed = self._paint_seeds(seeds)
-        if np.any(changed & (old > 0)) or (changed.any() and self._ties_lost(changed)):
-            self._seed_labels = np.zeros(self.region.shape, np.uint8)
-            self._paint_seeds(seeds)
-            self._run(full=True)
-        elif changed.any():
-            self._run(full=False, changed=changed)
+        labels = self.seed_labels()
+        old = labels.copy()
+        changed = self._paint_seeds(labels, seeds)
+        if not changed.any():
+            return self.result()
+        idx = np.flatnonzero(changed.ravel())
+        relabelled = bool(np.any(old.ravel()[idx] > 0))
+        new = labels.ravel()[idx]
+        del old, changed
+        if not relabelled and not self._ties_lost(idx, new):
+            self._labels = None
+            self._labels = self.image.backend.asarray(labels.ravel(), what="seed labels")
+            del labels
+            self._run(idx, full=False)
+        else:
+            labels[:] = 0
+            self._paint_seeds(labels, seeds)
+            self._labels = None
+            self._labels = self.image.backend.asarray(labels.ravel(), what="seed labels")
+            start = np.flatnonzero(labels.ravel())
+            del labels
+            self._run(start, full=True)
         return self.result()
 
-    def _ties_lost(self, changed: np.ndarray) -> bool:
-        """Whether a new seed voxel was reached at distance 0 by a lower segment index.
+    def _ties_lost(self, idx: np.ndarray, new: np.ndarray) -> bool:
+        """Whether a new seed voxel (region indices ``idx``, labels ``new``) was reached at
+        distance 0 by a lower segment index.
 
         Propagating from the new seeds replaces every key whose path ran through a new seed
         voxel of another label when that voxel's old distance was above 0 (the new seed offers
         the same path shorter). At distance 0 the old label keeps the tie wherever it is lower,
         although its paths through the voxel are gone: only a run from scratch is exact then."""
-        idx = np.flatnonzero(changed.ravel())
         lo = int(idx[0])
-        keys = self.image.backend.to_numpy(self.keys[lo:int(idx[-1]) + 1])[idx - lo]
-        new = self._seed_labels.ravel()[idx].astype(np.uint64)
-        return bool(np.any((keys < KEY_INF) & ((keys >> np.uint64(8)) == 0) & ((keys & np.uint64(255)) < new)))
+        keys = self.image.backend.to_numpy(self.keys[lo:int(idx[-1]) + 1])[idx - lo].astype(np.uint64)
+        inf = np.uint64(key_limits(self.keys)[0])
+        return bool(np.any((keys < inf) & ((keys >> np.uint64(8)) == 0) & ((keys & np.uint64(255)) < new)))
 
     # --- results ----------------------------------------------------------------------------
     def result(self) -> list[Mask]:
@@ -223,8 +256,8 @@ class GrowCut:
     def distances(self) -> np.ndarray:
         """The geodesic distance of every region voxel (float64; inf where unreached or masked)."""
         keys = self.image.backend.to_numpy(self.keys)
-        d = (keys >> np.uint64(8)).astype(np.float64) / self.scale
-        d[keys >= KEY_INF] = np.inf
+        d = (keys >> keys.dtype.type(8)).astype(np.float64) / self.scale
+        d[keys >= key_limits(keys)[0]] = np.inf
         return d.reshape(self.region.shape)
 
 
