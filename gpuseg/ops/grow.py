@@ -70,6 +70,17 @@ def grow_region(seeds: Sequence[Mask], shape, ratio: float = EXTENT_GROWTH_RATIO
     return ext.pad(pad).clip(shape)
 
 
+def _value_range(image: Image, region: Extent, slab_voxels: int = 1 << 22) -> tuple[float, float]:
+    """(min, max) of the image over ``region``, read in slabs of a few slices, so that no copy
+    of the whole region is made (it would add 2-4 B per voxel to the grow's peak memory)."""
+    lo, hi = math.inf, -math.inf
+    step = max(1, slab_voxels // max(1, region.shape[1] * region.shape[2]))
+    for k in range(region.k0, region.k1, step):
+        vals = image.region(Extent(k, min(k + step, region.k1), region.j0, region.j1, region.i0, region.i1))
+        lo, hi = min(lo, float(vals.min())), max(hi, float(vals.max()))
+    return lo, hi
+
+
 class GrowCut:
     """A grow-from-seeds computation that can be updated with more seeds."""
 
@@ -120,10 +131,9 @@ class GrowCut:
                         self.lam[o] = int(np.rint(lam * math.sqrt((di * si) ** 2 + (dj * sj) ** 2 + (dk * sk) ** 2)
                                                   * FIXED_POINT))
                     o += 1
-        vals = image.region(region)  # the region's intensities bound the largest step cost
-        rng = float(vals.max()) - float(vals.min()) if vals.size else 0.0
+        lo, hi = _value_range(image, region)  # the region's intensities bound the largest step cost
+        rng = hi - lo
         self.max_cost = int(np.rint(rng * self.scale)) + int(self.lam.max()) + 1
-        del vals  # a copy of the region: not held while the grow runs
         if self.max_cost > (1 << 26):
             raise InvalidInputError(f"intensity range {rng:g} is too wide for grow from seeds (step costs up to "
                                     f"{self.max_cost}); rescale the image")
