@@ -84,3 +84,26 @@ def test_errors(tmp_path):
     junk.write_bytes(b"\x1f\x8b garbage")
     with pytest.raises(FileFormatError, match="NIfTI"):
         read_image_geometry(junk)
+
+
+def test_dicom_geometry_from_headers_without_pixels(tmp_path, rng, monkeypatch):
+    """A DICOM series' grid comes from the slices' headers: equal to the full read's, oblique and
+    anisotropic, and no slice's pixels are decoded or loaded (pydicom defers them)."""
+    pytest.importorskip("pydicom")
+    from pydicom.dataset import Dataset
+
+    from .test_dicom import write_series
+
+    vol = rng.integers(0, 3000, (5, 6, 9)).astype(np.uint16)
+    c, s_ = np.cos(0.4), np.sin(0.4)
+    folder = tmp_path / "series"
+    write_series(folder, vol, spacing=(0.6, 0.9), dz=3.1, orientation=(c, s_, 0, -s_, c, 0))
+    full = read_image_array(folder)[1]
+
+    def no_pixels(self):
+        raise AssertionError("pixel data decoded")
+
+    monkeypatch.setattr(Dataset, "pixel_array", property(no_pixels))
+    same_grid(read_image_geometry(folder), full)
+    with pytest.raises(FileFormatError):
+        read_image_geometry(tmp_path / "missing_series")

@@ -26,7 +26,9 @@ GAP_TOLERANCE = 0.05
 MAX_SLICES = 100_000
 
 
-def _load(folder: Path):
+def _load(folder: Path, pixels: bool = True):
+    """``(file, dataset)`` of every image slice in ``folder``. Without ``pixels``, values over
+    1 KiB (the pixel data) are left unread in the files (pydicom's ``defer_size``)."""
     try:
         import pydicom
     except ImportError as exc:  # pragma: no cover - in the [dicom] extra
@@ -36,7 +38,7 @@ def _load(folder: Path):
         if not f.is_file():
             continue
         try:
-            ds = pydicom.dcmread(str(f), stop_before_pixels=False)
+            ds = pydicom.dcmread(str(f), defer_size=None if pixels else 1024)
         except Exception:  # not a DICOM file (DICOMDIR, notes, ...): skip it
             continue
         if "PixelData" in ds and "ImagePositionPatient" in ds and "ImageOrientationPatient" in ds:
@@ -100,7 +102,7 @@ def load_dicom_series(folder: str | os.PathLike, *, series_uid: str | None = Non
 def _load_series(path: Path, series_uid: str | None, pixels: bool):
     if not path.is_dir():
         raise FileFormatError(f"{path}: not a folder of DICOM files")
-    items = _load(path)
+    items = _load(path, pixels)
     if not items:
         raise FileFormatError(f"{path}: no DICOM image slices found")
     if len(items) > MAX_SLICES:

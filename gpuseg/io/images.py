@@ -193,9 +193,13 @@ def read_image_array(path: str | os.PathLike) -> tuple[np.ndarray, ImageGeometry
 
 
 def read_image_geometry(path: str | os.PathLike) -> ImageGeometry:
-    """The geometry of a volume file, from its header alone where the format allows (NIfTI and
-    NRRD; a DICOM series is read whole). Equal to ``read_image_array(path)[1]``."""
+    """The geometry of a volume file from its headers alone: the NIfTI or NRRD header, or every
+    slice's DICOM header (the pixel data is not read). Equal to ``read_image_array(path)[1]``."""
     p, fmt = _existing(path)
+    if fmt == "dicom":
+        from .dicom import load_dicom_series  # noqa: PLC0415 - optional dependency
+
+        return load_dicom_series(p, pixels=False)[1]
     if fmt == "nifti":
         import nibabel as nib
 
@@ -215,7 +219,6 @@ def read_image_geometry(path: str | os.PathLike) -> ImageGeometry:
     if fmt == "nrrd":
         header = read_nrrd_header(p)
         return _scalar_volume_geometry(header, tuple(header.sizes[::-1]), p)
-    return read_image_array(p)[1]
 
 
 def read_image(path: str | os.PathLike, *, backend: str | Backend | None = None) -> Image:
