@@ -193,7 +193,9 @@ def run_sequence(backend, actions, seed):
             world = GEOM.ijk_to_world_points(np.asarray(pts_ijk, float))
             if shape == "pixel":
                 brush = np.zeros(GEOM.shape, bool)
-                for p in np.rint(np.asarray(pts_ijk)).astype(int):
+                # the nearest voxel of each world point: points on a half-voxel tie round the
+                # way the world -> ijk transform leaves them, as in the editor
+                for p in np.rint(GEOM.world_to_ijk_points(world)).astype(int):
                     if 0 <= p[0] < 37 and 0 <= p[1] < 14 and 0 <= p[2] < 9:
                         brush[p[2], p[1], p[0]] = True
             else:
