@@ -183,18 +183,22 @@ def _step_cost(vp, vq, scale):
 
 
 @njit(**JIT)
-def _new_chunk(cdata, cnext, ccount, nchunks, free):
-    """A chunk index (from the free list, or a new one, growing the arrays); returns arrays too."""
+def _new_chunk(h, heads, cdata, cnext, ccount, nchunks, free):
+    """A chunk (from the free list, or a new one, growing the arrays) pushed on bucket ``h``'s
+    stack, empty; returns it and the queue's state (the arrays may be new)."""
     if free >= 0:
         c = free
         free = cnext[c]
-        return c, free, cdata, cnext, ccount, nchunks
-    if nchunks == cnext.shape[0]:
-        cdata = np.concatenate((cdata, cdata))  # doubled; the new half is overwritten before use
-        cnext = np.concatenate((cnext, cnext))
-        ccount = np.concatenate((ccount, ccount))
-    c = nchunks
-    nchunks += 1
+    else:
+        if nchunks == cnext.shape[0]:
+            cdata = np.concatenate((cdata, cdata))  # doubled; the new half is overwritten before use
+            cnext = np.concatenate((cnext, cnext))
+            ccount = np.concatenate((ccount, ccount))
+        c = nchunks
+        nchunks += 1
+    cnext[c] = heads[h]
+    ccount[c] = 0
+    heads[h] = c
     return c, free, cdata, cnext, ccount, nchunks
 
 
@@ -249,11 +253,7 @@ def dijkstra(keys, seed_labels, img, rk0, rj0, ri0, rnk, rnj, rni, lam, scale, n
         h = (d % nbuckets) * L + np.int64(key & 255)
         c = heads[h]
         if c < 0 or ccount[c] == CHUNK:
-            c2, free, cdata, cnext, ccount, nchunks = _new_chunk(cdata, cnext, ccount, nchunks, free)
-            cnext[c2] = c
-            ccount[c2] = 0
-            heads[h] = c2
-            c = c2
+            c, free, cdata, cnext, ccount, nchunks = _new_chunk(h, heads, cdata, cnext, ccount, nchunks, free)
         cdata[c * CHUNK + ccount[c]] = v
         ccount[c] += 1
         remaining += 1
@@ -313,11 +313,8 @@ def dijkstra(keys, seed_labels, img, rk0, rj0, ri0, rnk, rnj, rni, lam, scale, n
                     h2 = (nd % nbuckets) * L + lab
                     c2 = heads[h2]
                     if c2 < 0 or ccount[c2] == CHUNK:
-                        c3, free, cdata, cnext, ccount, nchunks = _new_chunk(cdata, cnext, ccount, nchunks, free)
-                        cnext[c3] = c2
-                        ccount[c3] = 0
-                        heads[h2] = c3
-                        c2 = c3
+                        c2, free, cdata, cnext, ccount, nchunks = _new_chunk(h2, heads, cdata, cnext, ccount,
+                                                                             nchunks, free)
                     cdata[c2 * CHUNK + ccount[c2]] = q
                     ccount[c2] += 1
                     remaining += 1
@@ -425,11 +422,7 @@ def dijkstra_padded(key32, seed_labels, vals, rnk, rnj, rni, lam, scale, nlabels
         h = (d % nbuckets) * L + np.int64(key & np.uint32(255))
         c = heads[h]
         if c < 0 or ccount[c] == CHUNK:
-            c2, free, cdata, cnext, ccount, nchunks = _new_chunk(cdata, cnext, ccount, nchunks, free)
-            cnext[c2] = c
-            ccount[c2] = 0
-            heads[h] = c2
-            c = c2
+            c, free, cdata, cnext, ccount, nchunks = _new_chunk(h, heads, cdata, cnext, ccount, nchunks, free)
         cdata[c * CHUNK + ccount[c]] = v
         ccount[c] += 1
         remaining += 1
@@ -483,11 +476,8 @@ def dijkstra_padded(key32, seed_labels, vals, rnk, rnj, rni, lam, scale, nlabels
                     h2 = (nd % nbuckets) * L + lab
                     c2 = heads[h2]
                     if c2 < 0 or ccount[c2] == CHUNK:
-                        c3, free, cdata, cnext, ccount, nchunks = _new_chunk(cdata, cnext, ccount, nchunks, free)
-                        cnext[c3] = c2
-                        ccount[c3] = 0
-                        heads[h2] = c3
-                        c2 = c3
+                        c2, free, cdata, cnext, ccount, nchunks = _new_chunk(h2, heads, cdata, cnext, ccount,
+                                                                             nchunks, free)
                     cdata[c2 * CHUNK + ccount[c2]] = np.int32(q)
                     ccount[c2] += 1
                     remaining += 1

@@ -152,12 +152,12 @@ class GrowCut:
     # --- seeds ------------------------------------------------------------------------------
     def _paint_seeds(self, labels: np.ndarray, seeds: Sequence[Mask]) -> np.ndarray:
         """Paint seeds into the region's label map ``labels`` (later segments win); returns the
-        changed voxels."""
+        map as it was before."""
         before = labels.copy()
         for n, s in enumerate(seeds, start=1):
             if s.nbytes:
                 labels[s.to_numpy(self.region)] = n
-        return before != labels
+        return before
 
     def seed_labels(self) -> np.ndarray:
         """A host copy of the region's seed label map (0 = no seed, n = seed segment n)."""
@@ -211,14 +211,13 @@ class GrowCut:
                           extent_growth_ratio=self.extent_growth_ratio)
             return self.result()
         labels = self.seed_labels()
-        old = labels.copy()
-        changed = self._paint_seeds(labels, seeds)
-        if not changed.any():
+        old = self._paint_seeds(labels, seeds)
+        idx = np.flatnonzero(old.ravel() != labels.ravel())
+        if idx.size == 0:
             return self.result()
-        idx = np.flatnonzero(changed.ravel())
         relabelled = bool(np.any(old.ravel()[idx] > 0))
         new = labels.ravel()[idx]
-        del old, changed
+        del old
         if not relabelled and not self._ties_lost(idx, new):
             self._labels = None
             self._labels = self.image.backend.asarray(labels.ravel(), what="seed labels")
