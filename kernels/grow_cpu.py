@@ -8,6 +8,9 @@ Keys are (cost << 8) | label, uint32 (distances below ``D32_LIMIT``) or uint64.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
+import numba
 import numpy as np
 from numba import njit, prange, types
 from numba.extending import overload
@@ -196,9 +199,10 @@ def dijkstra(keys, seed_labels, img, rk0, rj0, ri0, rnk, rnj, rni, lam, scale, n
 # The region's 32-bit keys are copied into a grid padded by one voxel on every side (the border
 # KEY32_BLOCKED, so a neighbour needs no bounds test and no index division), and the intensities
 # into the same grid in the narrowest integer type that holds them (int16 for CT). Keys and
-# intensities of a voxel then share one index. This costs 6 B per voxel more than reading the
-# keys and the image in place (:func:`dijkstra`), and it is 25-35% faster on this project's
-# machines; float images and 64-bit keys take :func:`dijkstra`.
+# intensities of a voxel then share one index, and :func:`dijkstra_slabs` runs on them. This
+# costs 6 B per voxel more than reading the keys and the image in place (:func:`dijkstra`), and
+# it is 25-35% faster on this project's machines; float images and 64-bit keys take
+# :func:`dijkstra`.
 @njit(**PJIT)
 def pad_keys(keys, rnk, rnj, rni, key32):
     """The region's uint32 keys -> the padded grid (the border blocked)."""
@@ -255,50 +259,92 @@ def padded_values(img, rk0, rj0, ri0, rnk, rnj, rni, out):
                 out[row + 1 + i] = img[rk0 + kk - 1, rj0 + jj - 1, ri0 + i]
 
 
+#: The integer image types the padded grid holds (in int16 or int32).
+_FAST_TYPES = tuple(np.dtype(t) for t in (np.int8, np.uint8, np.int16, np.uint16, np.int32))
+
+
+def _narrow_int(dtype):
+    """The int16 or int32 the padded intensities of an integer image are held in."""
+    d = np.dtype(dtype)
+    return np.int16 if d.itemsize == 1 or d == np.int16 else np.int32
+
+
+def _queue(n_voxels):
+    """The bucket queue's first chunk storage: room for half an entry per voxel, reserved but
+    not touched (the system gives pages as chunks are first used), so that the queue does not
+    grow, and hold two copies, while the grow runs."""
+    n_chunks = max(64, n_voxels // (2 * CHUNK))
+    return np.empty(n_chunks * CHUNK, np.int32 if n_voxels < 2 ** 31 else np.int64)
+
+
+# --- several threads: the padded Dijkstra over slabs of planes (docs/grow.md) ---------------------
+# The padded grid's planes are cut into slabs of SLAB planes, slab s owned by thread s % T, so
+# that every thread holds part of the wavefront wherever it is. Each thread runs the padded
+# Dijkstra on its own voxels with its own bucket queue, in windows of distances [.., d_end):
+# a step into another thread's voxel is not taken but sent to that thread (an outbox of
+# (voxel, key) pairs), which takes it at the start of the next pass if it beats the voxel's key.
+# A window is run again while candidates below d_end cross between threads, so when the window
+# moves on, every key below it is final, and a thread's queued distances span at most one window
+# and one step (the circular bucket array's length). Keys only decrease, and every candidate is a
+# real path's key, so the passes end at the same unique minimum as the serial Dijkstra. A step
+# reads the key of another thread's voxel while that thread may lower it: a stale (higher) key
+# only sends a candidate the owner then drops.
+#: Planes per slab of the threaded CPU Dijkstra.
+SLAB = 16
+
+
 @njit(**JIT)
-def dijkstra_padded(key32, seed_labels, vals, rnk, rnj, rni, lam, scale, nlabels, nbuckets, start, cdata):
-    """:func:`dijkstra` on the padded grid (``start``: padded indices, none masked), integer
-    intensities only; the same keys. Returns False (keys then partly updated) if a distance
-    reaches D32_LIMIT."""
+def _emit(box, n, q, cand):
+    """Append the pair (q, cand) to an outbox holding ``n`` pairs; returns it (maybe grown)."""
+    if 2 * n + 2 > box.shape[0]:
+        box = np.concatenate((box, box))
+    box[2 * n] = q
+    box[2 * n + 1] = cand
+    return box
+
+
+@njit(**JIT)
+def slab_pass(S, key32, seed_labels, vals, rnj, rni, off, lams, scale, L, nbuckets, d_end,
+              heads, cdata, cnext, ccount, st, in1, n1, in2, n2, force, odown, oup):
+    """One pass of one thread of the slab Dijkstra: take the pairs of the inboxes ``in1`` and
+    ``in2`` (all of them if ``force``, else those that lower a key), then settle this thread's
+    voxels in key order up to distance ``d_end``; steps into the slab below or above go to
+    ``odown`` / ``oup`` (``S`` = 0: one slab, no neighbours). ``st`` carries the thread's queue state between passes: chunks used,
+    free list, entries queued, current distance; it returns the outbox sizes, an overflow flag
+    and the lowest distance sent (``st[4:8]``). Returns the (maybe grown) arrays."""
     inf = np.uint32(KEY32_INF)
     blocked = np.uint32(KEY32_BLOCKED)
     pj = rnj + 2
     pi = rni + 2
     plane = pj * pi
-    off = np.empty(26, np.int64)
-    lams = np.empty(26, np.int64)
-    n = 0
-    o = 0
-    for dk in range(-1, 2):
-        for dj in range(-1, 2):
-            for di in range(-1, 2):
-                if not (dk == 0 and dj == 0 and di == 0):
-                    off[n] = dk * plane + dj * pi + di
-                    lams[n] = lam[o]
-                    n += 1
-                o += 1
-    L = nlabels + 1
-    heads = np.full(nbuckets * L, -1, np.int32)
-    cnext = np.empty(cdata.shape[0] // CHUNK, np.int32)
-    ccount = np.empty(cdata.shape[0] // CHUNK, np.int32)
-    nchunks = 0
-    free = -1
-    remaining = 0
-    dmin = np.int64(D32_LIMIT)
-    for s in range(start.shape[0]):
-        v = start[s]
-        key = key32[v]
-        d = np.int64(key >> np.uint32(8))
-        h = (d % nbuckets) * L + np.int64(key & np.uint32(255))
-        c = heads[h]
-        if c < 0 or ccount[c] == CHUNK:
-            c, free, cdata, cnext, ccount, nchunks = _new_chunk(h, heads, cdata, cnext, ccount, nchunks, free)
-        cdata[c * CHUNK + ccount[c]] = v
-        ccount[c] += 1
-        remaining += 1
-        dmin = min(dmin, d)
-    cur = dmin
-    while remaining > 0:
+    nchunks = st[0]
+    free = st[1]
+    remaining = st[2]
+    cur = st[3]
+    ndown = 0
+    nup = 0
+    omin = np.int64(D32_LIMIT)
+    for b in range(2):
+        box = in1 if b == 0 else in2
+        nb = n1 if b == 0 else n2
+        for e in range(nb):
+            q = box[2 * e]
+            cand = box[2 * e + 1]
+            kq = key32[q]
+            if not force and (cand >= np.int64(kq) or kq == blocked):
+                continue
+            key32[q] = np.uint32(cand)
+            nd = cand >> 8
+            if remaining == 0 or nd < cur:
+                cur = nd
+            h = (nd % nbuckets) * L + (cand & 255)
+            c = heads[h]
+            if c < 0 or ccount[c] == CHUNK:
+                c, free, cdata, cnext, ccount, nchunks = _new_chunk(h, heads, cdata, cnext, ccount, nchunks, free)
+            cdata[c * CHUNK + ccount[c]] = q
+            ccount[c] += 1
+            remaining += 1
+    while remaining > 0 and cur < d_end:
         bb = (cur % nbuckets) * L
         for lab in range(1, L):
             h = bb + lab
@@ -319,28 +365,46 @@ def dijkstra_padded(key32, seed_labels, vals, rnk, rnj, rni, lam, scale, nlabels
                 v = np.int64(cdata[c * CHUNK + cnt])
                 if key32[v] != want:
                     continue  # stale entry
+                r = -1  # v's plane in its slab, found when a step leaves v's plane
                 vp = np.int64(vals[v])
                 for x in range(26):
                     q = v + off[x]
-                    kq = key32[q]
+                    kq = key32[q]  # another thread's voxel may be lowered meanwhile: then only lower
                     if kq <= want:
-                        continue  # settled, or as good already
+                        continue
                     cost = abs(vp - np.int64(vals[q])) * scale + lams[x]
                     nd = cur + cost
                     if nd >= D32_LIMIT:
                         if kq == inf:
-                            return False  # unreached, and 32 bits cannot hold this distance
-                        continue  # reached already, so at a lower key; or the border, or masked
+                            st[6] = 1  # unreached, and 32 bits cannot hold this distance
+                            st[0] = nchunks
+                            st[1] = free
+                            st[2] = remaining
+                            st[3] = cur
+                            return cdata, cnext, ccount, odown, oup
+                        continue
                     cand = (nd << 8) | lab
                     if cand >= np.int64(kq) or kq == blocked:
-                        continue  # as good already; or the border, or masked
+                        continue
                     if nd == 0:
-                        # only a seed holds a key a zero-cost step could lower: seeds keep theirs
                         kk = q // plane
                         t = q - kk * plane
                         jj = t // pi
                         ii = t - jj * pi
                         if seed_labels[((kk - 1) * rnj + jj - 1) * rni + ii - 1] != 0:
+                            continue
+                    if S > 0 and (x < 9 or x >= 17):
+                        if r < 0:
+                            r = (v // plane - 1) % S
+                        if x < 9 and r == 0:
+                            odown = _emit(odown, ndown, q, cand)
+                            ndown += 1
+                            omin = min(omin, nd)
+                            continue
+                        if x >= 17 and r == S - 1:
+                            oup = _emit(oup, nup, q, cand)
+                            nup += 1
+                            omin = min(omin, nd)
                             continue
                     key32[q] = np.uint32(cand)
                     h2 = (nd % nbuckets) * L + lab
@@ -352,30 +416,124 @@ def dijkstra_padded(key32, seed_labels, vals, rnk, rnj, rni, lam, scale, nlabels
                     ccount[c2] += 1
                     remaining += 1
         cur += 1
-    return True
+    if remaining > 0:  # on to the next distance with an entry (within nbuckets of cur)
+        while True:
+            bb = (cur % nbuckets) * L
+            found = False
+            for lab in range(1, L):
+                if heads[bb + lab] >= 0:
+                    found = True
+            if found:
+                break
+            cur += 1
+    st[0] = nchunks
+    st[1] = free
+    st[2] = remaining
+    st[3] = cur
+    st[4] = ndown
+    st[5] = nup
+    st[6] = 0
+    st[7] = omin
+    return cdata, cnext, ccount, odown, oup
 
-_FAST_TYPES = tuple(np.dtype(t) for t in (np.int8, np.uint8, np.int16, np.uint16, np.int32))
+
+def cpu_threads():
+    """The threads the CPU Dijkstra may use: numba's (``NUMBA_NUM_THREADS``, default: the cores)."""
+    return numba.get_num_threads()
 
 
-def _narrow_int(dtype):
-    """The int16 or int32 the padded intensities of an integer image are held in."""
-    d = np.dtype(dtype)
-    return np.int16 if d.itemsize == 1 or d == np.int16 else np.int32
+def _offsets(rnj, rni, lam):
+    """The padded grid's 26 neighbour offsets and their ``lam`` costs, in grow.cl's order."""
+    pj, pi = rnj + 2, rni + 2
+    lam = np.asarray(lam, np.int64).reshape(27)
+    d = [(dk, dj, di) for dk in (-1, 0, 1) for dj in (-1, 0, 1) for di in (-1, 0, 1)]
+    keep = [n for n, o in enumerate(d) if o != (0, 0, 0)]
+    off = np.array([(d[n][0] * pj + d[n][1]) * pi + d[n][2] for n in keep], np.int64)
+    return off, lam[keep]
 
 
-def _queue(n_voxels):
-    """The bucket queue's first chunk storage: room for half an entry per voxel, reserved but
-    not touched (the system gives pages as chunks are first used), so that the queue does not
-    grow, and hold two copies, while the grow runs."""
-    n_chunks = max(64, n_voxels // (2 * CHUNK))
-    return np.empty(n_chunks * CHUNK, np.int32 if n_voxels < 2 ** 31 else np.int64)
+def dijkstra_slabs(key32, seed_labels, vals, rnk, rnj, rni, lam, scale, nlabels, nbuckets, start, threads,
+                   slab=None, window=None):
+    """:func:`dijkstra` on the padded grid (``start``: padded indices, none masked; integer
+    intensities), on ``threads`` threads over slabs of ``slab`` planes; the same keys for any
+    number of threads. ``window``: the distances a pass settles (default: ``nbuckets`` / 512).
+    Returns False (keys then partly updated) if a distance reaches D32_LIMIT."""
+    start = np.asarray(start, np.int64)
+    if start.size == 0:
+        return True
+    T = int(threads)
+    if T == 1:  # one slab, one window: the serial Dijkstra
+        S, window, nb = 0, D32_LIMIT, nbuckets
+    else:
+        S = int(slab or SLAB)
+        window = max(1, int(window or nbuckets // 512))
+        nb = nbuckets + window  # the queued distances span at most one window and one step
+    L = nlabels + 1
+    off, lams = _offsets(rnj, rni, lam)
+    plane = (rnj + 2) * (rni + 2)
+    owner = ((start // plane - 1) // max(S, 1)) % T
+    threads_state = []
+    for t in range(T):
+        mine = start[owner == t]
+        pairs = np.empty(2 * mine.size, np.int64)
+        pairs[0::2] = mine
+        pairs[1::2] = key32[mine]
+        threads_state.append({
+            "heads": np.full(nb * L, -1, np.int32), "cdata": _queue(key32.size // T),
+            "st": np.zeros(8, np.int64), "inbox": pairs,
+            "out": [np.empty(2048, np.int64) for _ in range(4)],  # down, up; two sets, alternating
+        })
+    for s in threads_state:
+        n = s["cdata"].shape[0] // CHUNK
+        s["cnext"] = np.empty(n, np.int32)
+        s["ccount"] = np.empty(n, np.int32)
+        s["st"][1] = -1
+    d_end = min(int(key32[start].min() >> 8) + window, D32_LIMIT)
+    parity = 0
+    force = True
+    if T == 1:
+        s = threads_state[0]
+        slab_pass(S, key32, seed_labels, vals, rnj, rni, off, lams, scale, L, nb, d_end, s["heads"], s["cdata"],
+                  s["cnext"], s["ccount"], s["st"], s["inbox"], s["inbox"].size // 2, s["inbox"], 0, True,
+                  s["out"][0], s["out"][1])
+        return not s["st"][6]
+    with ThreadPoolExecutor(T) as pool:
+        while True:
+            jobs = []
+            sent = [(int(s["st"][4]), int(s["st"][5])) for s in threads_state]  # before a job rewrites them
+            for t, s in enumerate(threads_state):
+                if force:
+                    in1, n1, in2, n2 = s["inbox"], s["inbox"].size // 2, s["inbox"], 0
+                else:
+                    in1, n1 = threads_state[(t - 1) % T]["out"][2 * (1 - parity) + 1], sent[(t - 1) % T][1]
+                    in2, n2 = threads_state[(t + 1) % T]["out"][2 * (1 - parity)], sent[(t + 1) % T][0]
+                jobs.append(pool.submit(slab_pass, S, key32, seed_labels, vals, rnj, rni, off, lams, scale, L, nb,
+                                        d_end, s["heads"], s["cdata"], s["cnext"], s["ccount"], s["st"], in1, n1,
+                                        in2, n2, force, s["out"][2 * parity], s["out"][2 * parity + 1]))
+            for s, job in zip(threads_state, jobs):
+                s["cdata"], s["cnext"], s["ccount"], s["out"][2 * parity], s["out"][2 * parity + 1] = job.result()
+            if any(s["st"][6] for s in threads_state):
+                return False
+            force = False
+            lo = D32_LIMIT
+            for s in threads_state:
+                if s["st"][2] > 0:
+                    lo = min(lo, int(s["st"][3]))
+                if s["st"][4] or s["st"][5]:
+                    lo = min(lo, int(s["st"][7]))
+            if lo >= D32_LIMIT:
+                return True
+            if lo >= d_end:
+                d_end = lo + window
+            parity = 1 - parity
 
 
 def grow_propagate(keys, seed_labels, img, region, lam, scale, start, nlabels, nbuckets, dtype):
     """CPU twin of the propagation: exact Dijkstra from ``start`` (keys set), in place; 0, or
     OVERFLOW if 32-bit keys cannot hold a distance.
 
-    Integer images with 32-bit keys take :func:`dijkstra_padded`, the rest :func:`dijkstra`."""
+    Integer images with 32-bit keys take :func:`dijkstra_slabs` on the padded grid, on up to
+    :func:`cpu_threads` threads (one per slab at most); the rest :func:`dijkstra`."""
     rk0, rj0, ri0, rnk, rnj, rni = region
     _, blocked, _ = key_limits(keys)
     start = np.asarray(start, np.int64)
@@ -388,8 +546,9 @@ def grow_propagate(keys, seed_labels, img, region, lam, scale, start, nlabels, n
         padded_values(img, rk0, rj0, ri0, rnk, rnj, rni, vals)
         k, t = np.divmod(start, rnj * rni)
         j, i = np.divmod(t, rni)
-        done = dijkstra_padded(key32, seed_labels, vals, rnk, rnj, rni, lam, scale, nlabels, nbuckets,
-                               ((k + 1) * (rnj + 2) + j + 1) * (rni + 2) + i + 1, _queue(n_pad))
+        pstart = ((k + 1) * (rnj + 2) + j + 1) * (rni + 2) + i + 1
+        done = dijkstra_slabs(key32, seed_labels, vals, rnk, rnj, rni, lam, scale, nlabels, nbuckets, pstart,
+                              max(1, min(cpu_threads(), -(-rnk // SLAB))))
         del vals
         if done:
             unpad_keys(key32, rnk, rnj, rni, keys)

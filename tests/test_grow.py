@@ -321,3 +321,121 @@ def test_keys_are_32_bit_and_go_to_64_bit_when_distances_outgrow_them(backend, d
                  region=g.extent)
     assert gw.keys.dtype == np.uint64
     np.testing.assert_array_equal(gw.result()[0].to_numpy(), reference(wide, seeds, g.spacing) == 1)
+
+
+# --- the CPU Dijkstra on several threads (kernels/grow_cpu.py, docs/grow.md) -------------------------
+@pytest.fixture
+def threaded(monkeypatch):
+    """The CPU grow on 3 threads over slabs of one plane, so that small grids cross slabs often."""
+    from gpuseg.kernels import grow_cpu
+
+    monkeypatch.setattr(grow_cpu, "SLAB", 1)
+    monkeypatch.setattr(grow_cpu, "cpu_threads", lambda: 3)
+    calls = []
+    slabs = grow_cpu.dijkstra_slabs
+    monkeypatch.setattr(grow_cpu, "dijkstra_slabs", lambda *a, **k: calls.append(a[-1]) or slabs(*a, **k))
+    return calls
+
+
+def _padded_case(rng, shape, levels, lam_max, nlabels, blocked):
+    from gpuseg.kernels import grow_cpu as G
+
+    rnk, rnj, rni = shape
+    n = rnk * rnj * rni
+    img = rng.integers(0, levels, shape).astype(np.int16)
+    lam = rng.integers(0, lam_max + 1, 27).astype(np.int64)
+    labels = np.zeros(n, np.uint8)
+    for lab in range(1, nlabels + 1):
+        labels[rng.integers(0, n, int(rng.integers(1, 4)))] = lab
+    keys = np.full(n, G.KEY32_INF, np.uint32)
+    keys[rng.random(n) < blocked] = G.KEY32_BLOCKED
+    keys[labels > 0] = labels[labels > 0]
+    key32 = np.empty((rnk + 2) * (rnj + 2) * (rni + 2), np.uint32)
+    G.pad_keys(keys, rnk, rnj, rni, key32)
+    vals = np.empty(key32.size, np.int16)
+    G.padded_values(img, 0, 0, 0, rnk, rnj, rni, vals)
+    k, t = np.divmod(np.flatnonzero(labels), rnj * rni)
+    j, i = np.divmod(t, rni)
+    start = ((k + 1) * (rnj + 2) + j + 1) * (rni + 2) + i + 1
+    return key32, labels, vals, lam, levels + lam_max + 1, start
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**31), shape=st.tuples(st.integers(1, 13), st.integers(1, 7), st.integers(1, 12)),
+       levels=st.sampled_from([1, 3, 200]), lam_max=st.sampled_from([0, 2]), nlabels=st.integers(1, 3),
+       blocked=st.sampled_from([0.0, 0.15]), threads=st.integers(2, 4), slab=st.integers(1, 3),
+       window=st.sampled_from([1, 4, 10_000]))
+def test_slab_dijkstra_gives_the_serial_keys(seed, shape, levels, lam_max, nlabels, blocked, threads, slab, window):
+    """Every thread count, slab thickness and window reaches the one-thread Dijkstra's keys
+    (which equal the definition: the tests above), bit for bit: with walls, zero-cost steps
+    (few levels) and ties, on odd grids."""
+    from gpuseg.kernels import grow_cpu as G
+
+    rng = np.random.default_rng(seed)
+    key32, labels, vals, lam, nbuckets, start = _padded_case(rng, shape, levels, lam_max, nlabels, blocked)
+    want = key32.copy()
+    assert G.dijkstra_slabs(want, labels, vals, *shape, lam, 1, nlabels, nbuckets, start, 1)
+    got = key32.copy()
+    assert G.dijkstra_slabs(got, labels, vals, *shape, lam, 1, nlabels, nbuckets, start, threads, slab, window)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_slab_dijkstra_without_seeds_changes_nothing(rng):
+    from gpuseg.kernels import grow_cpu as G
+
+    key32, labels, vals, lam, nbuckets, start = _padded_case(rng, (4, 3, 5), 10, 0, 1, 0.1)
+    before = key32.copy()
+    assert G.dijkstra_slabs(key32, labels, vals, 4, 3, 5, lam, 1, 1, nbuckets, start[:0], 2, 1)
+    np.testing.assert_array_equal(key32, before)
+
+
+@pytest.mark.parametrize("lam", [0.0, 2.5])
+def test_threaded_grow_matches_reference(threaded, rng, lam):
+    shape = (9, 6, 23)
+    spacing = (0.8, 0.9, 2.0)
+    a = rng.integers(0, 60, shape).astype(np.int16)
+    a[3:5] = 500  # a wall across slabs that costs a lot to cross
+    g = ImageGeometry(shape, spacing=spacing)
+    seeds = seeds_for(rng, shape, 3)
+    img = Image.from_numpy(a, g, backend="cpu")
+    got = gpuseg.grow_from_seeds(img, [Mask.from_numpy(s, g, backend="cpu") for s in seeds], seed_locality=lam,
+                                 region=g.extent)
+    assert threaded == [3]  # the threaded path ran, on 3 threads
+    want = reference(a, seeds, spacing, lam)
+    for n, m in enumerate(got, start=1):
+        np.testing.assert_array_equal(m.to_numpy(), want == n, err_msg=f"label {n}")
+
+
+def test_threaded_incremental_strokes_equal_reference(threaded):
+    rng = np.random.default_rng(11)
+    shape = (8, 7, 19)
+    a = rng.integers(0, 4, shape).astype(np.int16)  # many zero-cost steps and ties
+    g = ImageGeometry(shape, spacing=(0.7, 0.9, 1.6))
+    seeds = seeds_for(rng, shape, 3)
+    img = Image.from_numpy(a, g, backend="cpu")
+    gc = GrowCut(img, [Mask.from_numpy(s, g, backend="cpu") for s in seeds], region=g.extent)
+    for _ in range(4):
+        n = int(rng.integers(0, 3))
+        seeds[n] = seeds[n] | (_stroke(rng, shape) & ~np.any(seeds, axis=0))
+        updated = gc.update([Mask.from_numpy(s, g, backend="cpu") for s in seeds])
+        want = reference(a, seeds, g.spacing)
+        for k, m in enumerate(updated, start=1):
+            np.testing.assert_array_equal(m.to_numpy(), want == k, err_msg=f"label {k}")
+    assert len(threaded) == 5
+
+
+def test_threaded_grow_goes_to_64_bit_keys(threaded):
+    """A distance past 2**24 - 1 found by one of the threads sends the grow to 64-bit keys."""
+    shape = (4, 3, 120)
+    g = ImageGeometry(shape)
+    a = np.zeros(shape, np.int32)
+    a[:, :, 1::2] = 200_000
+    seeds = [np.zeros(shape, bool), np.zeros(shape, bool)]
+    seeds[0][0, 0, 0] = True
+    seeds[1][3, 2, 0] = True
+    img = Image.from_numpy(a, g, backend="cpu")
+    gc = GrowCut(img, [Mask.from_numpy(s, g, backend="cpu") for s in seeds], region=g.extent)
+    assert threaded and gc.keys.dtype == np.uint64
+    want = reference(a, seeds, g.spacing)
+    for n, m in enumerate(gc.result(), start=1):
+        np.testing.assert_array_equal(m.to_numpy(), want == n, err_msg=f"label {n}")
