@@ -56,6 +56,15 @@ def _step_cost(vp, vq, scale):
 
 
 @njit(**JIT)
+def _doubled(a):
+    """``a`` copied into an array twice as long; the new half is left unwritten (its pages are
+    not touched until used)."""
+    out = np.empty(2 * a.shape[0], a.dtype)
+    out[:a.shape[0]] = a
+    return out
+
+
+@njit(**JIT)
 def _new_chunk(h, heads, cdata, cnext, ccount, nchunks, free):
     """A chunk (from the free list, or a new one, growing the arrays) pushed on bucket ``h``'s
     stack, empty; returns it and the queue's state (the arrays may be new)."""
@@ -64,9 +73,9 @@ def _new_chunk(h, heads, cdata, cnext, ccount, nchunks, free):
         free = cnext[c]
     else:
         if nchunks == cnext.shape[0]:
-            cdata = np.concatenate((cdata, cdata))  # doubled; the new half is overwritten before use
-            cnext = np.concatenate((cnext, cnext))
-            ccount = np.concatenate((ccount, ccount))
+            cdata = _doubled(cdata)
+            cnext = _doubled(cnext)
+            ccount = _doubled(ccount)
         c = nchunks
         nchunks += 1
     cnext[c] = heads[h]
@@ -297,7 +306,7 @@ SLAB = 16
 def _emit(box, n, q, cand):
     """Append the pair (q, cand) to an outbox holding ``n`` pairs; returns it (maybe grown)."""
     if 2 * n + 2 > box.shape[0]:
-        box = np.concatenate((box, box))
+        box = _doubled(box)
     box[2 * n] = q
     box[2 * n + 1] = cand
     return box
@@ -472,6 +481,9 @@ def dijkstra_slabs(key32, seed_labels, vals, rnk, rnj, rni, lam, scale, nlabels,
     off, lams = _offsets(rnj, rni, lam)
     plane = (rnj + 2) * (rni + 2)
     owner = ((start // plane - 1) // max(S, 1)) % T
+    # each thread reserves room for twice its share of the queue (untouched until used): its part
+    # of the wavefront varies
+    reserve = key32.size if T == 1 else 2 * key32.size // T
     threads_state = []
     for t in range(T):
         mine = start[owner == t]
@@ -479,7 +491,7 @@ def dijkstra_slabs(key32, seed_labels, vals, rnk, rnj, rni, lam, scale, nlabels,
         pairs[0::2] = mine
         pairs[1::2] = key32[mine]
         threads_state.append({
-            "heads": np.full(nb * L, -1, np.int32), "cdata": _queue(key32.size // T),
+            "heads": np.full(nb * L, -1, np.int32), "cdata": _queue(reserve),
             "st": np.zeros(8, np.int64), "inbox": pairs,
             "out": [np.empty(2048, np.int64) for _ in range(4)],  # down, up; two sets, alternating
         })
