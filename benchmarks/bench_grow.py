@@ -129,6 +129,10 @@ def main(argv=None) -> int:
         best = min(first, time.perf_counter() - t)
         nvox = int(np.prod(gc.region.shape))
         per_voxel = f"; peak memory {mem / nvox:.1f} B/voxel of the region" if mem is not None else ""
+        if name == "cpu":  # the padded Dijkstra runs on numba's threads (docs/grow.md)
+            from gpuseg.kernels.grow_cpu import cpu_threads
+
+            per_voxel += f"; {cpu_threads()} threads"
         results[name] = [m.to_numpy() for m in gc.result()]
         res.append(Result(case, f"gpuseg {name}", "gpuseg", first, best, 1,
                           note=f"region {'x'.join(map(str, gc.region.shape))}{per_voxel}",
