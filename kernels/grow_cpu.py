@@ -318,9 +318,10 @@ def slab_pass(S, key32, seed_labels, vals, rnj, rni, off, lams, scale, L, nbucke
     """One pass of one thread of the slab Dijkstra: take the pairs of the inboxes ``in1`` and
     ``in2`` (all of them if ``force``, else those that lower a key), then settle this thread's
     voxels in key order up to distance ``d_end``; steps into the slab below or above go to
-    ``odown`` / ``oup`` (``S`` = 0: one slab, no neighbours). ``st`` carries the thread's queue state between passes: chunks used,
-    free list, entries queued, current distance; it returns the outbox sizes, an overflow flag
-    and the lowest distance sent (``st[4:8]``). Returns the (maybe grown) arrays."""
+    ``odown`` / ``oup`` (``S`` = 0: one slab, no neighbours). ``st`` carries the thread's
+    queue state between passes: chunks used, free list, entries queued, current distance; it
+    returns the outbox sizes, an overflow flag and the lowest distance sent (``st[4:8]``).
+    Returns the (maybe grown) arrays."""
     inf = np.uint32(KEY32_INF)
     blocked = np.uint32(KEY32_BLOCKED)
     pj = rnj + 2
